@@ -25,6 +25,9 @@ __all__ = ["main"]
 _COMMANDS: dict[str, str] = {
     "config": "evorec.commands.config:config",
     "delta": "evorec.commands.delta:delta",
+    "surfaces": "evorec.commands.sim:surfaces",
+    "simulate": "evorec.commands.sim:simulate",
+    "ab": "evorec.commands.sim:ab",
 }
 
 

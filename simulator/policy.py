@@ -44,6 +44,8 @@ class ServingBatch:
     """[D, T] float32 document topic embeddings."""
     seed: int = 0
     """A per-step seed for policies that randomise (deterministic runs)."""
+    doc_views: np.ndarray | None = None
+    """[D] int64 prior view counts (``documents.views``); None when not provided."""
 
 
 @runtime_checkable

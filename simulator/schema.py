@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Column", "TABLES", "Table", "create_table_sql"]
+__all__ = ["Column", "SIGNAL_COLUMNS", "TABLES", "Table", "create_table_sql"]
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,12 @@ TABLES: dict[str, Table] = {
             "meta",
             "Key/value facts about the run that produced this database.",
             (
-                Column("key", "VARCHAR", "Name: surface, seed, users, days, num_topics, "
-                       "logging_policy, evorec_version, ..."),
+                Column(
+                    "key",
+                    "VARCHAR",
+                    "Name: surface, seed, users, days, num_topics, "
+                    "logging_policy, evorec_version, ...",
+                ),
                 Column("value", "VARCHAR", "Value as text (JSON for structured values)."),
             ),
         ),
@@ -51,8 +55,12 @@ TABLES: dict[str, Table] = {
             "One row per simulated user.",
             (
                 Column("user_id", "INTEGER", "User id, 0..users-1."),
-                Column("features", "FLOAT[]", "Observable user profile: a noisy view of the "
-                       "user's topic interests at sign-up (length num_topics)."),
+                Column(
+                    "features",
+                    "FLOAT[]",
+                    "Observable user profile: a noisy view of the "
+                    "user's topic interests at sign-up (length num_topics).",
+                ),
             ),
         ),
         Table(
@@ -62,11 +70,24 @@ TABLES: dict[str, Table] = {
                 Column("doc_id", "INTEGER", "Document id."),
                 Column("topic", "INTEGER", "Main topic, 0..num_topics-1."),
                 Column("length", "DOUBLE", "Video length in seconds."),
-                Column("quality_score", "DOUBLE", "Observable, noisy estimate of the "
-                       "document's quality (a content classifier's score; higher is better). "
-                       "The true quality is hidden."),
-                Column("features", "FLOAT[]", "Document topic embedding the ranker may see "
-                       "(length num_topics)."),
+                Column(
+                    "quality_score",
+                    "DOUBLE",
+                    "Observable, noisy estimate of the "
+                    "document's quality (a content classifier's score; higher is better). "
+                    "The true quality is hidden.",
+                ),
+                Column(
+                    "features",
+                    "FLOAT[]",
+                    "Document topic embedding the ranker may see (length num_topics).",
+                ),
+                Column(
+                    "views",
+                    "BIGINT",
+                    "Prior view count before the simulation started "
+                    "(popularity; clickbait tends to be popular).",
+                ),
             ),
         ),
         Table(
@@ -78,15 +99,28 @@ TABLES: dict[str, Table] = {
                 Column("step", "INTEGER", "Session step within the day (one slate per step)."),
                 Column("position", "INTEGER", "Position in the slate, 0 = top."),
                 Column("doc_id", "INTEGER", "Document shown."),
-                Column("propensity", "DOUBLE", "Probability the logging policy put this "
-                       "document in this slate (for off-policy correction)."),
+                Column(
+                    "propensity",
+                    "DOUBLE",
+                    "Probability the logging policy put this "
+                    "document in this slate (for off-policy correction).",
+                ),
                 Column("click", "BOOLEAN", "The user clicked (started watching) the item."),
                 Column("watch_time", "DOUBLE", "Seconds watched (0 without a click)."),
                 Column("completion", "DOUBLE", "Fraction of the video watched, 0..1."),
-                Column("like", "BOOLEAN", "The user liked the item (only after a click)."),
+                Column(
+                    "liked",
+                    "BOOLEAN",
+                    "The user liked the item (only after a click). The "
+                    "reward signal `like` reads this column.",
+                ),
                 Column("dismiss", "BOOLEAN", "The user dismissed the item ('not interested')."),
-                Column("survey", "TINYINT", "Sparse, noisy satisfaction survey answer 1..5; "
-                       "NULL when the user was not asked (most rows)."),
+                Column(
+                    "survey",
+                    "TINYINT",
+                    "Sparse, noisy satisfaction survey answer 1..5; "
+                    "NULL when the user was not asked (most rows).",
+                ),
             ),
         ),
         Table(
@@ -98,11 +132,27 @@ TABLES: dict[str, Table] = {
                 Column("active", "BOOLEAN", "The user came to the platform that day."),
                 Column("time_spent", "DOUBLE", "Total seconds watched that day (0 if inactive)."),
                 Column("clicks", "INTEGER", "Clicks that day."),
-                Column("satisfaction", "DOUBLE", "The user's latent satisfaction at the end of "
-                       "the day (drives whether they return); the north star aggregates it."),
+                Column(
+                    "satisfaction",
+                    "DOUBLE",
+                    "The user's latent satisfaction at the end of "
+                    "the day (drives whether they return); the north star aggregates it.",
+                ),
             ),
         ),
     )
+}
+
+
+#: Φ reward signal name -> impressions column (``like`` is an SQL keyword, so its column
+#: is ``liked``).
+SIGNAL_COLUMNS: dict[str, str] = {
+    "click": "click",
+    "watch_time": "watch_time",
+    "completion": "completion",
+    "like": "liked",
+    "dismiss": "dismiss",
+    "survey": "survey",
 }
 
 
