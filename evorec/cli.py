@@ -28,6 +28,8 @@ _COMMANDS: dict[str, str] = {
     "surfaces": "evorec.commands.sim:surfaces",
     "simulate": "evorec.commands.sim:simulate",
     "ab": "evorec.commands.sim:ab",
+    "sql": "evorec.commands.sql:sql",
+    "journal": "evorec.commands.journal:journal",
 }
 
 

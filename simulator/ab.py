@@ -139,6 +139,10 @@ class ABResult:
         return self.metrics.get(self.north_star)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (Python numbers; NaN, where a lift is undefined, as None)."""
+        return _plain(self._dict())
+
+    def _dict(self) -> dict[str, Any]:
         return {
             "config": self.config,
             "complete": self.complete,
@@ -179,6 +183,21 @@ class ABResult:
                     f"{m.p_value:>8.3g}  {'-' if not m.cuped else f'{m.variance_reduction:.0%}'}"
                 )
         return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        v = float(value)
+        return None if v != v or v in (float("inf"), float("-inf")) else v
+    return value
 
 
 def _resolve_policy(policy: Policy | str, surface: Surface) -> Policy:
@@ -372,6 +391,7 @@ class ABExperiment:
     def save(self, path: str | Path) -> Path:
         """Write the whole experiment state to ``path`` (.npz), atomically."""
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {"treat": self.treat}
         for k, v in self.totals.items():
             arrays[f"totals/{k}"] = v
