@@ -28,8 +28,16 @@ _COMMANDS: dict[str, str] = {
     "surfaces": "evorec.commands.sim:surfaces",
     "simulate": "evorec.commands.sim:simulate",
     "ab": "evorec.commands.sim:ab",
+    "online": "evorec.commands.online:online",
+    "offline": "evorec.commands.offline:offline",
+    "propose": "evorec.commands.online:propose",
+    "approve": "evorec.commands.online:approve",
+    "status": "evorec.commands.online:status",
     "sql": "evorec.commands.sql:sql",
     "journal": "evorec.commands.journal:journal",
+    "train": "evorec.commands.ranker:train",
+    "compute-loss": "evorec.commands.ranker:compute_loss",
+    "report": "evorec.commands.report:report",
 }
 
 

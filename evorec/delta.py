@@ -182,9 +182,7 @@ def _apply_one(doc: Any, operation: Any, index: int) -> Any:
     if op is _MISSING:
         raise InvalidDelta("missing member 'op'", op_index=index)
     if op not in _OPS:
-        raise InvalidDelta(
-            f"unknown op {op!r} (expected one of {', '.join(_OPS)})", op_index=index
-        )
+        raise InvalidDelta(f"unknown op {op!r} (expected one of {', '.join(_OPS)})", op_index=index)
     if "path" not in operation:
         raise InvalidDelta("missing member 'path'", op_index=index, op=op)
     path = operation["path"]
@@ -309,7 +307,9 @@ def diff(a: Any, b: Any, path: str = "") -> Patch:
                 ops.extend(diff(a[key], b[key], child))
         for key in b:
             if key not in a:
-                ops.append({"op": "add", "path": f"{path}/{_escape(key)}", "value": copy.deepcopy(b[key])})
+                ops.append(
+                    {"op": "add", "path": f"{path}/{_escape(key)}", "value": copy.deepcopy(b[key])}
+                )
         return ops
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         ops = []
@@ -343,7 +343,10 @@ def render_delta(patch: Any, base: Any | None = None) -> str:
             old = ""
             if doc is not None:
                 try:
-                    old = _short(_resolve(doc, _parse_pointer(path, index=0, op="replace"), {})) + " → "
+                    old = (
+                        _short(_resolve(doc, _parse_pointer(path, index=0, op="replace"), {}))
+                        + " → "
+                    )
                 except InvalidDelta:
                     old = ""
             lines.append(f"~ {path}: {old}{_short(op.get('value'))}")

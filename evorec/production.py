@@ -75,7 +75,9 @@ class ProductionRegistry:
         return self.current().load_phi()
 
     # ------------------------------------------------------------------ writing
-    def initialise(self, phi: Phi | None = None, artifact: str | Path | None = None) -> ProductionRecord:
+    def initialise(
+        self, phi: Phi | None = None, artifact: str | Path | None = None
+    ) -> ProductionRecord:
         """Set version 0 (the starting production) if the registry is empty; else no change."""
         with self._locked():
             data = self._read()

@@ -192,7 +192,9 @@ class Architecture(_Section):
     embedding_dim: int = Field(
         ge=2, le=256, description="Width of the user-id, document-id and topic embeddings."
     )
-    tower_widths: Annotated[list[Annotated[int, Field(ge=4, le=4096)]], Field(min_length=1, max_length=8)] = Field(
+    tower_widths: Annotated[
+        list[Annotated[int, Field(ge=4, le=4096)]], Field(min_length=1, max_length=8)
+    ] = Field(
         description="Hidden-layer widths of the MLP tower, input side first (depth = length)."
     )
     activation: Literal["relu", "gelu", "silu", "tanh"] = Field(
@@ -246,8 +248,7 @@ class RewardTerm(_Section):
     transform: Literal["identity", "log1p", "clip", "threshold"] = Field(
         default="identity",
         description=(
-            "identity: x; log1p: log(1 + x); clip: min(x, param); threshold: 1 if x ≥ param "
-            "else 0."
+            "identity: x; log1p: log(1 + x); clip: min(x, param); threshold: 1 if x ≥ param else 0."
         ),
     )
     param: float | None = Field(

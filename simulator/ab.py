@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from evorec.errors import ConfigError, SimulationError
 from evorec.simulator.logs import validate_sizes
 from evorec.simulator.policy import Policy
 from evorec.simulator.stats import MetricReadout, SRMCheck, readout, srm_check
 from evorec.simulator.surfaces import Surface, get_surface
-
-from evorec.errors import ConfigError, SimulationError
 
 __all__ = [
     "DAILY_METRICS",

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from evorec.simulator.schema import SIGNAL_COLUMNS, TABLES, create_table_sql
-from evorec.simulator.surfaces import Surface, get_surface
 
 from evorec.errors import ConfigError
+from evorec.simulator.schema import SIGNAL_COLUMNS, TABLES, create_table_sql
+from evorec.simulator.surfaces import Surface, get_surface
 
 __all__ = ["SimulationSummary", "simulate", "validate_sizes"]
 
@@ -102,6 +102,7 @@ def simulate(
 
     import duckdb
     import pyarrow as pa
+
     from evorec.simulator.policies import LoggingPolicy
     from evorec.simulator.world import WORLD_VERSION, World
 

@@ -15,10 +15,10 @@ Every policy is deterministic given the batch (random draws come from ``batch.se
 from __future__ import annotations
 
 import numpy as np
-from evorec.simulator.policy import Policy, ServingBatch
-from evorec.simulator.surfaces import Surface
 
 from evorec.errors import ConfigError
+from evorec.simulator.policy import Policy, ServingBatch
+from evorec.simulator.surfaces import Surface
 
 __all__ = [
     "POLICY_NAMES",

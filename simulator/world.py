@@ -38,10 +38,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from evorec.simulator.policy import Policy, ServingBatch
-from evorec.simulator.surfaces import Surface
 
 from evorec.errors import SimulationError
+from evorec.simulator.policy import Policy, ServingBatch
+from evorec.simulator.surfaces import Surface
 
 __all__ = ["WORLD_VERSION", "Corpus", "Population", "World", "make_corpus", "make_population"]
 

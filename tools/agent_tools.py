@@ -23,11 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from evorec.ranker.schema import Phi, baseline_phi, phi_hash
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evorec.errors import ConfigError, EvorecError
+from evorec.ranker.schema import Phi, baseline_phi, phi_hash
 
 __all__ = [
     "ComputeLossTool",
@@ -335,10 +335,9 @@ class ProxyEvaluator:
         Raises ``InvalidDelta``, ``ConfigError``, ``ConstraintViolation``,
         ``TrainingDiverged`` or ``DataError``.
         """
+        from evorec.delta import apply_delta, diff, render_delta
         from evorec.ranker.proxy import compute_loss
         from evorec.ranker.schema import load_phi
-
-        from evorec.delta import apply_delta, diff, render_delta
 
         if (delta is None) == (phi is None):
             raise ConfigError("give exactly one of 'delta' (a JSON Patch list) or 'phi'")

@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 import sqlglot
-from evorec.simulator.schema import TABLES
-from evorec.tools.sandbox import fetch_numpy_checked, sandbox_connection
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from evorec.errors import DataError, UnsafeQuery
+from evorec.simulator.schema import TABLES
+from evorec.tools.sandbox import fetch_numpy_checked, sandbox_connection
 
 __all__ = ["OUTCOMES", "describe_data", "label_correlation", "render_description"]
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 import logging
 
 import sqlglot
-from evorec.simulator.schema import TABLES
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from evorec.errors import UnsafeQuery
+from evorec.simulator.schema import TABLES
 
 __all__ = [
     "ALLOWED_TABLES",

@@ -25,14 +25,22 @@ def test_config_show_prints_the_baseline():
 def test_config_schema_is_a_json_schema():
     schema = json.loads(run("config", "schema").output)
     assert schema["title"] == "Phi"
-    assert set(schema["properties"]) == {"optimizer", "architecture", "reward", "training", "constraints"}
+    assert set(schema["properties"]) == {
+        "optimizer",
+        "architecture",
+        "reward",
+        "training",
+        "constraints",
+    }
 
 
 def test_delta_apply_and_diff(tmp_path):
     base = tmp_path / "base.json"
     base.write_text(json.dumps(PRODUCTION_BASELINE))
     patch = tmp_path / "patch.json"
-    patch.write_text(json.dumps([{"op": "replace", "path": "/optimizer/algorithm", "value": "rmsprop"}]))
+    patch.write_text(
+        json.dumps([{"op": "replace", "path": "/optimizer/algorithm", "value": "rmsprop"}])
+    )
     result = run("delta", "apply", str(base), str(patch))
     assert result.exit_code == 0
     new = json.loads(result.output)
@@ -41,7 +49,9 @@ def test_delta_apply_and_diff(tmp_path):
     new_file = tmp_path / "new.json"
     new_file.write_text(result.output)
     result = run("delta", "diff", str(base), str(new_file))
-    assert json.loads(result.output) == [{"op": "replace", "path": "/optimizer/algorithm", "value": "rmsprop"}]
+    assert json.loads(result.output) == [
+        {"op": "replace", "path": "/optimizer/algorithm", "value": "rmsprop"}
+    ]
     rendered = run("delta", "diff", "--render", str(base), str(new_file)).output
     assert rendered.strip() == '~ /optimizer/algorithm: "adagrad" → "rmsprop"'
 
@@ -59,7 +69,9 @@ def test_delta_apply_errors_exit_2_and_name_the_problem(tmp_path):
     result = CliRunner().invoke(main, ["delta", "apply", str(base), str(patch)])
     assert result.exit_code == 2 and "not valid JSON" in result.output
 
-    result = CliRunner().invoke(main, ["delta", "apply", str(tmp_path / "missing.json"), str(patch)])
+    result = CliRunner().invoke(
+        main, ["delta", "apply", str(tmp_path / "missing.json"), str(patch)]
+    )
     assert result.exit_code == 2 and "not found" in result.output
 
 

@@ -42,12 +42,17 @@ def phis(draw) -> Phi:
         "gated_path": draw(
             st.none()
             | st.fixed_dictionaries(
-                {"hidden": st.integers(4, 128), "gate_activation": st.sampled_from(["sigmoid", "gelu", "silu"])}
+                {
+                    "hidden": st.integers(4, 128),
+                    "gate_activation": st.sampled_from(["sigmoid", "gelu", "silu"]),
+                }
             )
         ),
         "cross_layers": draw(
             st.none()
-            | st.fixed_dictionaries({"count": st.integers(1, 3), "low_rank": st.none() | st.integers(2, 32)})
+            | st.fixed_dictionaries(
+                {"count": st.integers(1, 3), "low_rank": st.none() | st.integers(2, 32)}
+            )
         ),
         "normalization": draw(st.sampled_from(["none", "layernorm", "batchnorm"])),
         "dropout": draw(_unit(0.0, 0.5)),
@@ -110,7 +115,9 @@ def _paths(doc: Any, prefix: str = "") -> list[str]:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-1000, 1000) | _unit(-1e3, 1e3) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -119,7 +126,11 @@ json_values = st.recursive(
 def operations(draw, doc: Any) -> dict[str, Any]:
     """One operation, usually aimed at a real path of ``doc``, sometimes at nonsense."""
     paths = _paths(doc)
-    path = draw(st.sampled_from(paths) | st.sampled_from(["/nope", "/optimizer/x/y", "bad", "/0"])) if paths else "/x"
+    path = (
+        draw(st.sampled_from(paths) | st.sampled_from(["/nope", "/optimizer/x/y", "bad", "/0"]))
+        if paths
+        else "/x"
+    )
     op = draw(st.sampled_from(["add", "remove", "replace", "move", "copy", "test"]))
     operation: dict[str, Any] = {"op": op, "path": path}
     if op in ("add", "replace", "test"):
@@ -151,7 +162,11 @@ def test_round_trip(a, b):
 def test_diff_is_small(a, b):
     """Only differing leaves appear: no op for a field that is equal in both."""
     la, lb = _leaves(a.to_json()), _leaves(b.to_json())
-    changed = {p for p in la.keys() | lb.keys() if p not in la or p not in lb or not json_equal(la[p], lb[p])}
+    changed = {
+        p
+        for p in la.keys() | lb.keys()
+        if p not in la or p not in lb or not json_equal(la[p], lb[p])
+    }
     for op in diff(a.to_json(), b.to_json()):
         assert any(c == op["path"] or c.startswith(op["path"] + "/") for c in changed), op
 
@@ -177,7 +192,9 @@ def test_generated_patches_never_mutate_and_raise_only_invalid_delta(case):
 def test_untouched_fields_are_unchanged(phi, data):
     base = phi.to_json()
     leaves = _leaves(base)
-    targets = data.draw(st.lists(st.sampled_from(sorted(leaves)), min_size=1, max_size=3, unique=True))
+    targets = data.draw(
+        st.lists(st.sampled_from(sorted(leaves)), min_size=1, max_size=3, unique=True)
+    )
     patch = []
     for path in targets:
         value = leaves[path]
@@ -223,7 +240,9 @@ BAD_OPS = [
 def test_any_invalid_operation_rejects_the_whole_patch(phi, data):
     base = phi.to_json()
     before = json.dumps(base, sort_keys=True)
-    ok_prefix = [{"op": "replace", "path": "/training/seed", "value": data.draw(st.integers(0, 1000))}]
+    ok_prefix = [
+        {"op": "replace", "path": "/training/seed", "value": data.draw(st.integers(0, 1000))}
+    ]
     bad = data.draw(st.sampled_from(BAD_OPS))
     suffix = [{"op": "replace", "path": "/training/epochs", "value": 1}]
     try:
@@ -268,7 +287,9 @@ def test_baseline_unchanged_by_a_failing_delta_at_the_model_level():
     phi = baseline_phi()
     snapshot = phi.model_dump_json()
     try:
-        apply_delta(phi, [{"op": "replace", "path": "/optimizer/algorithm", "value": "rmsprop"}, BAD_OPS[0]])
+        apply_delta(
+            phi, [{"op": "replace", "path": "/optimizer/algorithm", "value": "rmsprop"}, BAD_OPS[0]]
+        )
     except InvalidDelta as exc:
         assert exc.op_index == 1 and exc.path == "/optimizer/does_not_exist"
     assert phi.model_dump_json() == snapshot

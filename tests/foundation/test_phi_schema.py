@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+from pydantic import ValidationError
 
 from evorec.errors import ConfigError
 from evorec.ranker.schema import (
@@ -107,6 +108,6 @@ def test_hash_is_stable_and_content_based():
 
 def test_phi_is_immutable():
     phi = baseline_phi()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         phi.optimizer = None  # type: ignore[misc]
     assert isinstance(phi, Phi)

@@ -23,7 +23,9 @@ def test_launch_is_versioned_and_idempotent(tmp_path):
     reg = ProductionRegistry(tmp_path / "production.json")
     reg.initialise()
     reg.set_artifact(0, tmp_path / "a0")
-    new = apply_delta(baseline_phi(), [{"op": "replace", "path": "/optimizer/algorithm", "value": "rmsprop"}])
+    new = apply_delta(
+        baseline_phi(), [{"op": "replace", "path": "/optimizer/algorithm", "value": "rmsprop"}]
+    )
     first = reg.launch(new, tmp_path / "a1", "exp-1", note="+1.2% active_days")
     again = reg.launch(new, tmp_path / "a1", "exp-1")
     assert first == again and first.version == 1

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from evorec.simulator.ab import NORTH_STAR, ABExperiment, Guardrail, run_ab
-from evorec.simulator.world import topk
 
 from evorec.errors import ConfigError, SimulationError
+from evorec.simulator.ab import NORTH_STAR, ABExperiment, Guardrail, run_ab
+from evorec.simulator.world import topk
 
 
 def test_clickbait_is_detected_as_harmful_on_the_north_star():

@@ -1,10 +1,10 @@
 import duckdb
 import numpy as np
 import pytest
-from evorec.simulator.logs import simulate
-from evorec.simulator.schema import TABLES
 
 from evorec.errors import ConfigError, SimulationError
+from evorec.simulator.logs import simulate
+from evorec.simulator.schema import TABLES
 
 _DUCK_TYPES = {"INTEGER", "DOUBLE", "BOOLEAN", "VARCHAR", "FLOAT[]", "TINYINT", "BIGINT"}
 

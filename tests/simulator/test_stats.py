@@ -1,8 +1,9 @@
 import numpy as np
-from evorec.simulator.ab import assign
-from evorec.simulator.stats import readout, srm_check
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from evorec.simulator.ab import assign
+from evorec.simulator.stats import readout, srm_check
 
 
 def test_readout_known_values():

@@ -1,10 +1,10 @@
 import json
 
 import pytest
-from evorec.simulator.surfaces import SURFACES, Surface, get_surface
 from pydantic import ValidationError
 
 from evorec.errors import ConfigError
+from evorec.simulator.surfaces import SURFACES, Surface, get_surface
 
 
 def test_three_builtin_surfaces_differ_in_population_corpus_slate_and_dynamics():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from evorec.simulator.schema import TABLES, create_table_sql
 
 #: The impressions column of the "like" signal ("liked": "like" is an SQL keyword).

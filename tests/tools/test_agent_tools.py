@@ -8,6 +8,10 @@ import json
 from typing import Any
 
 import pytest
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool
+from langchain_tests.unit_tests import ToolsUnitTests
+
 from evorec.tools.agent_tools import (
     ComputeLossTool,
     DescribeDataTool,
@@ -15,9 +19,6 @@ from evorec.tools.agent_tools import (
     RunSqlQueryTool,
     make_tools,
 )
-from langchain_core.messages import ToolMessage
-from langchain_core.tools import BaseTool
-from langchain_tests.unit_tests import ToolsUnitTests
 
 from .conftest import PLANTED, file_hash
 
@@ -261,10 +262,9 @@ def test_compute_loss_tool_missing_data(tmp_path) -> None:
 
 
 def test_compute_loss_uses_the_registry(tmp_path, synthetic_db) -> None:
-    from evorec.ranker.schema import baseline_phi, phi_hash
-
     from evorec.delta import apply_delta
     from evorec.production import ProductionRegistry
+    from evorec.ranker.schema import baseline_phi, phi_hash
 
     reg = ProductionRegistry(tmp_path / "production.json")
     launched = apply_delta(

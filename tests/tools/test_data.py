@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from evorec.simulator.schema import TABLES
-from evorec.tools.data import OUTCOMES, describe_data, label_correlation, render_description
 
 from evorec.errors import DataError, UnsafeQuery
+from evorec.simulator.schema import TABLES
+from evorec.tools.data import OUTCOMES, describe_data, label_correlation, render_description
 
 from .conftest import LIKE_COL, PLANTED, build_fixture_db, file_hash
 
@@ -94,6 +94,7 @@ def _known_db(path, x_user: np.ndarray, y_user: np.ndarray):
     """Users whose mean completion is x_user and whose satisfaction is y_user, exactly."""
     import duckdb
     import pyarrow as pa
+
     from evorec.simulator.schema import create_table_sql
 
     n = x_user.size

@@ -6,6 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from evorec.tools import describe_data, label_correlation, make_tools, run_sql_query
 
 from .conftest import file_hash

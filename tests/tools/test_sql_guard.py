@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
-from evorec.tools.sandbox import execute_sandboxed, run_sql_query
-from evorec.tools.sql_guard import REFUSAL_CODES, check_sql
 
 from evorec.errors import UnsafeQuery
+from evorec.tools.sandbox import execute_sandboxed, run_sql_query
+from evorec.tools.sql_guard import REFUSAL_CODES, check_sql
 
 from .conftest import LIKE_COL, PLANTED, file_hash
 
