@@ -23,6 +23,7 @@ __all__ = ["main"]
 
 #: command name -> "module:attribute". Each module must stay cheap to import.
 _COMMANDS: dict[str, str] = {
+    "campaign": "evorec.commands.campaign:campaign",
     "config": "evorec.commands.config:config",
     "delta": "evorec.commands.delta:delta",
     "surfaces": "evorec.commands.sim:surfaces",

@@ -26,6 +26,7 @@ and the journal node skips writes the record already has.
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 from dataclasses import fields
@@ -322,6 +323,17 @@ def setup(state: OfflineState, runtime: Runtime[OfflineContext]) -> dict[str, An
     return {"iteration": int(state.get("iteration") or 0)}
 
 
+def _reseed(proposer: Any, ctx: OfflineContext, journal: Any, persona: str, repairs: int) -> None:
+    """Make a seeded search back-end's next proposal a function of the seed and the journal.
+
+    So a run resumed in a new process (after a crash) proposes exactly what an uninterrupted
+    run would have, and two runs with the same seed and journal agree.
+    """
+    rng = getattr(proposer, "rng", None)
+    if isinstance(rng, random.Random):
+        rng.seed(f"{ctx.seed}:{len(journal.records())}:{persona}:{repairs}")
+
+
 def think(state: OfflineState, runtime: Runtime[OfflineContext]) -> dict[str, Any]:
     """Start an iteration (or retry its hypothesis): persona, production Φ, hypothesis."""
     from evorec.production import ProductionRegistry
@@ -368,10 +380,12 @@ def think(state: OfflineState, runtime: Runtime[OfflineContext]) -> dict[str, An
             from evorec.journal import Journal
             from evorec.ranker.schema import load_phi
 
+            journal = Journal(ctx.journal_path)
+            _reseed(proposer, ctx, journal, persona, int(merged.get("repairs") or 0))
             proposal = proposer.propose(
                 persona,
                 baseline_phi=load_phi(parent),
-                journal=Journal(ctx.journal_path),
+                journal=journal,
                 history_text=_history(ctx, persona),
             )
             update["hypothesis"] = proposal.hypothesis
@@ -408,10 +422,12 @@ def code(state: OfflineState, runtime: Runtime[OfflineContext]) -> dict[str, Any
                 "meta": {"proposer": proposer.name},
             }
         else:
+            journal = _journal(ctx)
+            _reseed(proposer, ctx, journal, state["persona"], int(update.get("repairs") or 0))
             proposal = proposer.propose(
                 state["persona"],
                 baseline_phi=load_phi(state["parent_phi"]),
-                journal=_journal(ctx),
+                journal=journal,
                 history_text=_history(ctx, state["persona"]),
                 error_feedback=error,
             )
@@ -434,6 +450,22 @@ def verify(state: OfflineState, runtime: Runtime[OfflineContext]) -> dict[str, A
         candidate = apply_delta(state["parent_phi"], delta)
     except EvorecError as exc:
         return {**_failed(state, f"verify: the delta does not apply to Φ: {exc}"), "lint": None}
+    from evorec.ranker.schema import load_phi, phi_hash
+
+    parent = load_phi(state["parent_phi"])
+    if phi_hash(candidate) == phi_hash(parent):
+        message = "verify: the delta leaves production Φ unchanged (it is already there)"
+        return {**_failed(state, message), "lint": None}
+    if (
+        persona == "reward"
+        and label_sql(candidate) == label_sql(parent)
+        and (candidate.reward.loss == parent.reward.loss)
+    ):
+        message = (
+            "verify: the new reward terms give exactly production's label (after the bce "
+            "clamp to [0, 1]); change what the label measures"
+        )
+        return {**_failed(state, message), "lint": None}
     verdict = lint_delta(
         persona, state["parent_phi"], candidate, delta, guardrails=ctx.guardrails
     ).to_dict()
@@ -493,7 +525,15 @@ def _label_correlation(ctx: OfflineContext, state: OfflineState) -> dict[str, An
     from evorec.tools.data import label_correlation
 
     sql = label_sql(state["candidate_phi"])
-    return label_correlation(ctx.data_path, sql, outcome=ctx.north_star)
+    out = label_correlation(ctx.data_path, sql, outcome=ctx.north_star)
+    # Production's own label is the bar to clear (click, until a new label launches).
+    production_sql = label_sql(state["parent_phi"])
+    if production_sql == sql:
+        out["production"] = {"label_sql": production_sql, **out["label"]}
+    else:
+        prod = label_correlation(ctx.data_path, production_sql, outcome=ctx.north_star)
+        out["production"] = {"label_sql": production_sql, **prod["label"]}
+    return out
 
 
 def tool(state: OfflineState, runtime: Runtime[OfflineContext]) -> dict[str, Any]:
@@ -538,20 +578,34 @@ def judge(state: OfflineState, runtime: Runtime[OfflineContext]) -> dict[str, An
             "reason": reason,
         }
     else:
+        # A screen, not a verdict: a new label moves the loss landscape, so only the A/B can
+        # judge it. It passes when its user-level correlation with the north star is
+        # positive (95% CI above 0) and higher than production's label's.
         r_label = result["label"]["r"]
         r_click = result["click"]["r"]
+        label_ci = result["label"].get("ci95") or [None, None]
+        production = result.get("production") or result["click"]
+        r_prod = production.get("r")
         lo, hi = (result["label_vs_click"].get("ci95") or [None, None])[:2]
-        usable = r_label is not None and r_click is not None
-        improvement = (r_label - r_click) if usable else None
-        better = bool(usable and r_label > r_click and lo is not None and lo > 0)
+        usable = r_label is not None and r_prod is not None
+        improvement = (r_label - r_prod) if usable else None
+        better = bool(usable and r_label > r_prod and label_ci[0] is not None and label_ci[0] > 0)
         verdict = {
             "better": better,
             "improvement": improvement,
             "r_label": r_label,
+            "r_label_ci95": label_ci,
+            "r_production": r_prod,
             "r_click": r_click,
-            "difference_ci95": [lo, hi],
+            "difference_vs_click_ci95": [lo, hi],
             "significant": bool(lo is not None and (lo > 0 or (hi is not None and hi < 0))),
-            "reason": result.get("summary", ""),
+            "reason": (
+                f"label r = {r_label:+.3f} (95% CI [{label_ci[0]:+.3f}, {label_ci[1]:+.3f}]) vs "
+                f"production's label r = {r_prod:+.3f}: "
+                + ("passes the screen" if better else "does not pass the screen")
+            )
+            if usable and label_ci[0] is not None
+            else result.get("summary", ""),
         }
     return {"judgement": verdict}
 

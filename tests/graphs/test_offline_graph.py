@@ -278,12 +278,14 @@ def test_reward_goes_through_sql_label_correlation_not_compute_loss(
     out = run_offline(ctx, thread_id="reward")
 
     assert no_compute_loss == []
-    assert len(seen) == 1 and "liked" in seen[0]
+    # The candidate's label, then production's (click) as the bar to clear.
+    assert len(seen) == 2 and "liked" in seen[0] and "click" in seen[1]
     (record,) = Journal(ctx.journal_path).records()
     proxy = record.proxy_result
     assert proxy["tool"] == "label_correlation"
     corr = proxy["correlation"]
-    assert proxy["improvement"] == pytest.approx(corr["label"]["r"] - corr["click"]["r"])
+    assert proxy["improvement"] == pytest.approx(corr["label"]["r"] - corr["production"]["r"])
+    assert corr["production"]["r"] == pytest.approx(corr["click"]["r"])  # production = click
     # The fixture's activity follows the like rate: the like label beats click, CI above 0.
     assert corr["label_vs_click"]["ci95"][0] > 0
     assert proxy["better"] is True
