@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from evorec.errors import ConfigError, InvalidDelta
 
@@ -26,6 +26,7 @@ __all__ = [
     "Patch",
     "apply_delta",
     "apply_patch",
+    "apply_validated",
     "diff",
     "json_equal",
     "parse_patch",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 Patch = list[dict[str, Any]]
+T = TypeVar("T")
 
 _OPS = ("add", "remove", "replace", "move", "copy", "test")
 _MISSING = object()
@@ -268,6 +270,25 @@ def apply_patch(doc: Any, patch: Any) -> Any:
 # ------------------------------------------------------------------------- the Φ layer
 
 
+def apply_validated(base_json: Any, patch: Any, load: Callable[[Any], T], what: str) -> T:
+    """Apply ``patch`` to a configuration's JSON form and validate the whole result with
+    ``load`` (which raises :class:`ConfigError`); all or nothing.
+
+    Any failing operation, or a result ``load`` refuses, raises :class:`InvalidDelta` naming
+    ``what`` and the JSON Pointer of the first problem; the base is never mutated.
+    """
+    result = apply_patch(base_json, patch)
+    try:
+        return load(result)
+    except ConfigError as exc:
+        first = exc.errors[0]["path"] if exc.errors else None
+        raise InvalidDelta(
+            f"the patched configuration is not a valid {what} — {exc}",
+            path=first,
+            errors=exc.errors,
+        ) from None
+
+
 def apply_delta(base: Any, patch: Any) -> Any:
     """Apply a delta to Φ and validate the whole result; returns a new ``Phi``.
 
@@ -277,16 +298,7 @@ def apply_delta(base: Any, patch: Any) -> Any:
     from evorec.ranker.schema import Phi, load_phi
 
     base_json = base.to_json() if isinstance(base, Phi) else base
-    result = apply_patch(base_json, patch)
-    try:
-        return load_phi(result)
-    except ConfigError as exc:
-        first = exc.errors[0]["path"] if exc.errors else None
-        raise InvalidDelta(
-            f"the patched configuration is not a valid Φ — {exc}",
-            path=first,
-            errors=exc.errors,
-        ) from None
+    return apply_validated(base_json, patch, load_phi, "Φ")
 
 
 def diff(a: Any, b: Any, path: str = "") -> Patch:

@@ -25,7 +25,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated, Any, Literal
@@ -36,6 +36,7 @@ from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from evorec.errors import ConfigError
+from evorec.graphs._context import context_from
 
 __all__ = [
     "CampaignContext",
@@ -227,16 +228,7 @@ class CampaignContext:
 
 
 def _ctx(runtime: Runtime[CampaignContext] | None) -> CampaignContext:
-    ctx = getattr(runtime, "context", None)
-    if isinstance(ctx, CampaignContext):
-        return ctx
-    if isinstance(ctx, dict):  # a server (LangGraph Studio) passing the context as JSON
-        known = {f.name for f in fields(CampaignContext)}
-        unknown = sorted(set(ctx) - known)
-        if unknown:
-            raise ConfigError(f"unknown campaign settings: {', '.join(unknown)}")
-        return CampaignContext(**ctx)
-    return CampaignContext()
+    return context_from(runtime, CampaignContext)
 
 
 def _remaining(limit: int | None, used: int) -> int | None:

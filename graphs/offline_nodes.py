@@ -29,7 +29,6 @@ from __future__ import annotations
 import random
 import secrets
 import threading
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evorec.errors import ConfigError, DataError, EvorecError
 from evorec.faults import crash_point
+from evorec.graphs._context import context_from
 from evorec.graphs.offline_state import PERSONA_CHOICES, OfflineContext, OfflineState
 from evorec.proposers import PatchOperation
 
@@ -112,16 +112,7 @@ class LintAnswer(BaseModel):
 
 
 def _ctx(runtime: Runtime[OfflineContext] | None) -> OfflineContext:
-    ctx = getattr(runtime, "context", None)
-    if isinstance(ctx, OfflineContext):
-        return ctx
-    if isinstance(ctx, dict):  # a server passing the context as JSON
-        known = {f.name for f in fields(OfflineContext)}
-        settings = {k: v for k, v in ctx.items() if k in known}
-        if isinstance(settings.get("proxy_seeds"), list):
-            settings["proxy_seeds"] = tuple(settings["proxy_seeds"])
-        return OfflineContext(**settings)
-    return OfflineContext()
+    return context_from(runtime, OfflineContext)
 
 
 def _thread_id() -> str:

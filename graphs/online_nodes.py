@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,8 +20,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from evorec.delta import apply_delta, render_delta
-from evorec.errors import ConfigError, EvorecError
+from evorec.errors import EvorecError
 from evorec.faults import crash_point
+from evorec.graphs._context import context_from
 from evorec.graphs.online_state import OnlineContext, OnlineState
 from evorec.production import ProductionRegistry
 from evorec.ranker.schema import load_phi, phi_hash
@@ -51,16 +51,7 @@ _DATA_CACHE: dict[tuple[str, float], Any] = {}
 
 
 def _ctx(runtime: Runtime[OnlineContext] | None) -> OnlineContext:
-    ctx = getattr(runtime, "context", None)
-    if isinstance(ctx, OnlineContext):
-        return ctx
-    if isinstance(ctx, dict):  # a server (LangGraph Studio) passing the context as JSON
-        known = {f.name for f in fields(OnlineContext)}
-        unknown = sorted(set(ctx) - known)
-        if unknown:
-            raise ConfigError(f"unknown online context settings: {', '.join(unknown)}")
-        return OnlineContext(**ctx)
-    return OnlineContext()
+    return context_from(runtime, OnlineContext)
 
 
 def _journal(ctx: OnlineContext):

@@ -312,19 +312,25 @@ class ABExperiment:
             self.pre["satisfaction"] = d["satisfaction"]
         self.pre_done = True
 
-    def run_day(self) -> dict[str, Any]:
-        """Simulate one experiment day; returns its report (arm means, breaches)."""
-        if self.done:
-            raise SimulationError("the experiment has already ended")
+    def _serve_day(self, arm: np.ndarray, policies: Sequence[Policy]) -> dict[str, np.ndarray]:
+        """One experiment day (after the pre-period, run first if due) with ``policies[arm[u]]``
+        serving user u; adds the day to the per-user totals and returns its values."""
         if not self.pre_done:
             self._run_pre()
-        self.world.route(self.treat.astype(np.int64), [self.control, self.treatment])
+        self.world.route(arm, policies)
         self.world.step(self.surface.steps_per_day)
         d = self._read_day()
         self.totals["active_days"] += d["active"]
         self.totals["time_spent"] += d["time_spent"]
         self.totals["clicks"] += d["clicks"]
         self.totals["satisfaction"] = d["satisfaction"]
+        return d
+
+    def run_day(self) -> dict[str, Any]:
+        """Simulate one experiment day; returns its report (arm means, breaches)."""
+        if self.done:
+            raise SimulationError("the experiment has already ended")
+        d = self._serve_day(self.treat.astype(np.int64), [self.control, self.treatment])
         report: dict[str, Any] = {"day": self.day, "control": {}, "treatment": {}, "breaches": []}
         for metric, source in _DAILY_SOURCE.items():
             report["control"][metric] = float(d[source][~self.treat].mean())

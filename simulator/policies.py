@@ -102,8 +102,15 @@ class LoggingPolicy:
         from evorec.simulator.world import topk
 
         k, d = slate.shape[1], batch.doc_ids.shape[0]
-        greedy = topk(self._greedy(batch).astype(np.float32), k)
-        in_greedy = (slate[:, :, None] == greedy[:, None, :]).any(axis=2)
+        # Users who did not explore were shown the greedy slate itself; only the exploring
+        # ones need the greedy top-k to tell which shown documents it would have had.
+        explore, _ = self._explore(batch)
+        in_greedy = np.ones(slate.shape, dtype=bool)
+        if explore.any():
+            sub = ServingBatch(**{**batch.__dict__, "user_ids": batch.user_ids[explore],
+                                  "user_features": batch.user_features[explore]})
+            greedy = topk(self._greedy(sub).astype(np.float32), k)
+            in_greedy[explore] = (slate[explore][:, :, None] == greedy[:, None, :]).any(axis=2)
         return ((1.0 - self.epsilon) * in_greedy + self.epsilon * k / d).astype(np.float32)
 
 
