@@ -39,6 +39,7 @@ _COMMANDS: dict[str, str] = {
     "train": "evorec.commands.ranker:train",
     "compute-loss": "evorec.commands.ranker:compute_loss",
     "report": "evorec.commands.report:report",
+    "rectune": "evorec.commands.rectune:rectune",
 }
 
 

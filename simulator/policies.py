@@ -107,8 +107,13 @@ class LoggingPolicy:
         explore, _ = self._explore(batch)
         in_greedy = np.ones(slate.shape, dtype=bool)
         if explore.any():
-            sub = ServingBatch(**{**batch.__dict__, "user_ids": batch.user_ids[explore],
-                                  "user_features": batch.user_features[explore]})
+            sub = ServingBatch(
+                **{
+                    **batch.__dict__,
+                    "user_ids": batch.user_ids[explore],
+                    "user_features": batch.user_features[explore],
+                }
+            )
             greedy = topk(self._greedy(sub).astype(np.float32), k)
             in_greedy[explore] = (slate[explore][:, :, None] == greedy[:, None, :]).any(axis=2)
         return ((1.0 - self.epsilon) * in_greedy + self.epsilon * k / d).astype(np.float32)

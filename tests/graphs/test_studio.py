@@ -1,4 +1,4 @@
-"""LangGraph Studio: ``langgraph.json`` names the offline, online and campaign graphs, and
+"""LangGraph Studio: ``langgraph.json`` names the offline, online, campaign and rectune graphs, and
 ``langgraph dev`` serves them — a run through the ``langgraph-sdk`` client with settings in
 the run's context, then the thread's state and history read back."""
 
@@ -24,7 +24,7 @@ from evorec.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "langgraph.json"
-GRAPHS = ("offline", "online", "campaign")
+GRAPHS = ("offline", "online", "campaign", "rectune")
 
 
 def test_langgraph_json_names_compiled_graphs_without_checkpointers():
