@@ -11,7 +11,7 @@ An experiment on ``users`` simulated users of a surface:
    covariates.
 3. **Experiment days.** Each arm's users are served by their own policy in the same
    world (one batched call per arm and step). After each day the *guardrail* metrics —
-   daily active rate, clicks per user, time spent per user, mean satisfaction — are
+   daily active rate, clicks per user, time spent per user, mean satisfaction (0-1) — are
    compared between the arms; a guardrail breaches when the treatment is worse by more
    than its ``max_drop`` (relative) and the drop is significant one-sided at p < 0.01.
    A breach, or a ``False`` from the ``on_day`` callback, aborts the experiment at once.
@@ -63,7 +63,8 @@ NORTH_STAR = "active_days"
 NORTH_STAR_METRICS: dict[str, str] = {
     "active_days": "days the user came to the platform during the experiment (north star)",
     "time_spent": "seconds watched during the experiment",
-    "satisfaction": "the user's latent satisfaction at the end of the experiment",
+    "satisfaction": "the user's satisfaction at the end of the experiment, on a 0-1 scale "
+    "(the latent satisfaction through a logistic function; 0.5 is neutral)",
     "clicks": "clicks during the experiment (what a click model optimises; not a goal)",
 }
 
@@ -72,7 +73,7 @@ DAILY_METRICS: dict[str, str] = {
     "daily_active_rate": "share of the arm's users active that day",
     "daily_clicks_per_user": "clicks per user that day",
     "daily_time_spent": "seconds watched per user that day",
-    "daily_satisfaction": "mean latent satisfaction at the end of the day",
+    "daily_satisfaction": "mean satisfaction (0-1 scale) at the end of the day",
 }
 
 _DAILY_SOURCE = {
@@ -297,7 +298,10 @@ class ABExperiment:
             "active": v["user state"]["active"].numpy().astype(np.float64),
             "time_spent": v["user response"]["day_watch_time"].numpy().astype(np.float64),
             "clicks": v["user response"]["day_clicks"].numpy().astype(np.float64),
-            "satisfaction": v["user response"]["satisfaction"].numpy().astype(np.float64),
+            # Latent satisfaction lives around 0, where relative lifts mean nothing; on the
+            # logistic 0-1 scale (0.5 neutral) lifts and guardrail drops are proportions.
+            "satisfaction": 1.0
+            / (1.0 + np.exp(-v["user response"]["satisfaction"].numpy().astype(np.float64))),
         }
 
     def _run_pre(self) -> None:

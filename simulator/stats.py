@@ -1,8 +1,9 @@
 """A/B statistics: per-metric read-outs, CUPED, and the sample-ratio-mismatch check.
 
-All tests are two-sided Welch z-tests on per-user values (arms hold hundreds to millions
-of independent users, so the normal approximation is sound). The relative lift's
-confidence interval uses the delta method for a ratio of two independent means:
+All tests are two-sided z-tests on per-user values (arms hold hundreds to millions of
+independent users, so the normal approximation is sound). The relative lift's confidence
+interval — and its test, so that the two always agree — use the delta method for a ratio
+of two independent means (Welch-style: each arm its own variance):
 
     Var(t̄/c̄) ≈ Var(t̄)/c̄² + t̄² Var(c̄)/c̄⁴
 
@@ -94,18 +95,18 @@ def readout(
     diff = float(yt.mean() - yc.mean())
     if cuped and raw_var > 0:
         reduction = max(0.0, 1.0 - (var_c + var_t) / raw_var)
-    if se == 0.0:
-        p = 1.0 if diff == 0.0 else 0.0
-    else:
-        p = 2.0 * normal_sf(abs(diff) / se)
-    if abs(mc) < 1e-12:
+    amc, amt = float(yc.mean()), float(yt.mean())
+    if abs(amc) < 1e-12:
         rel, lo, hi = float("nan"), float("nan"), float("nan")
+        p = (1.0 if diff == 0.0 else 0.0) if se == 0.0 else 2.0 * normal_sf(abs(diff) / se)
     else:
         # Adjusted means keep the covariate adjustment in the ratio (ȳ'_c = c̄ - θ(x̄_c - x̄)).
-        amc, amt = float(yc.mean()), float(yt.mean())
+        # The test uses the same delta-method variance as the interval, so "p < 0.05" and
+        # "the 95% CI excludes 0" always agree.
         rel = diff / abs(amc)
         se_rel = math.sqrt(var_t / amc**2 + amt**2 * var_c / amc**4)
         lo, hi = rel - z * se_rel, rel + z * se_rel
+        p = (1.0 if rel == 0.0 else 0.0) if se_rel == 0.0 else 2.0 * normal_sf(abs(rel) / se_rel)
     return MetricReadout(
         metric=metric,
         control_mean=mc,
