@@ -332,18 +332,7 @@ def check(state: CampaignState, runtime: Runtime[CampaignContext]) -> dict[str, 
         reasons.append(f"wall-time budget spent ({state.get('elapsed_s'):.0f} s)")
     if ctx.max_rounds is not None and (state.get("round") or 0) >= ctx.max_rounds:
         reasons.append(f"round budget spent ({state.get('round')})")
-    if not reasons and _nothing_left_to_do(state, ctx):
-        reasons.append("no proposals left to evaluate and the online queue is empty")
     return {"stop_reason": "; ".join(reasons) or None}
-
-
-def _nothing_left_to_do(state: CampaignState, ctx: CampaignContext) -> bool:
-    """The proxy budget is spent (so no new candidates) and nothing waits online."""
-    if ctx.max_proxy_evals is None or (state.get("proxy_evals") or 0) < ctx.max_proxy_evals:
-        return False
-    from evorec.journal import Journal
-
-    return not Journal(ctx.journal_path).queue()
 
 
 def finish(state: CampaignState, runtime: Runtime[CampaignContext]) -> dict[str, Any]:
