@@ -45,7 +45,7 @@ class TorchScorer:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=20_000)
-    ap.add_argument("--days", type=int, default=3)
+    ap.add_argument("--days", type=int, default=5)
     ap.add_argument("--surface", default="home_feed")
     args = ap.parse_args()
 
@@ -69,8 +69,9 @@ def main() -> None:
         wall = time.perf_counter() - t0
     print(
         f"logging: {args.users} users x {args.days} days on {surface.name}: "
-        f"{summary.user_steps_per_s:,.0f} user-steps/s simulating+recording "
-        f"({steps / wall:,.0f} including world build and the DuckDB write; "
+        f"{summary.user_steps_per_s:,.0f} user-steps/s simulating+recording after the first day "
+        f"({steps / wall:,.0f} over the whole call, world build, tracing and DuckDB write "
+        "included; "
         f"{summary.impressions:,} impressions in {wall:.1f} s)"
     )
 

@@ -534,7 +534,73 @@ class World:
 
         self._advance = _advance
         self._initial = _initial
+        self._recorders: dict[tuple[tuple[str, str], ...], Any] = {}
         self.value: dict[str, dict[str, Any]] | None = None
+
+    def _recorder(self, fields: tuple[tuple[str, str], ...]) -> Any:
+        """A compiled loop that steps and stacks the chosen fields of every step.
+
+        RecSim NG's ``trajectory()`` stacks every field of every variable; this keeps only
+        what the caller records, in ``TensorArray``s inside one ``tf.while_loop`` (the same
+        ``network.step`` as ``execute``), so a day of logging is one call, not one per step.
+        """
+        import tensorflow as tf
+        from recsim_ng.core.value import Value
+
+        if fields in self._recorders:
+            return self._recorders[fields]
+        network = self._network
+
+        @tf.function
+        def _record(num_steps: Any, packed: Any) -> Any:
+            arrays = [
+                tf.TensorArray(
+                    packed[var][f].dtype, size=num_steps, element_shape=packed[var][f].shape
+                )
+                for var, f in fields
+            ]
+
+            def body(i: Any, prev: Any, arrays: list[Any]) -> Any:
+                value = network.step({name: Value(**fv) for name, fv in prev.items()})
+                nxt = {name: value[name].as_dict for name in prev}
+                arrays = [
+                    a.write(i, nxt[var][f]) for a, (var, f) in zip(arrays, fields, strict=True)
+                ]
+                return i + 1, nxt, arrays
+
+            _, end, arrays = tf.while_loop(
+                lambda i, *_: i < num_steps, body, (tf.constant(0), packed, arrays)
+            )
+            return end, [a.stack() for a in arrays]
+
+        self._recorders[fields] = _record
+        return _record
+
+    def record(self, num_steps: int, fields: Sequence[tuple[str, str]]) -> list[np.ndarray]:
+        """Advance ``num_steps`` steps (after the first) and return the chosen fields of each.
+
+        ``fields`` are ``(variable, field)`` pairs of the network value, e.g.
+        ``("user response", "click")``; each comes back stacked, ``[num_steps, ...]``.
+        """
+        import tensorflow as tf
+
+        if self.value is None:
+            raise SimulationError("record() continues a started world: call step(1) first")
+        key = tuple((str(v), str(f)) for v, f in fields)
+        self._error = None
+        try:
+            self.value, arrays = self._recorder(key)(tf.constant(num_steps), self.value)
+        except tf.errors.OpError as exc:
+            raise self._simulation_error(exc) from exc
+        return [a.numpy() for a in arrays]
+
+    def _simulation_error(self, exc: Any) -> SimulationError:
+        err = self._error
+        if isinstance(err, SimulationError):
+            return SimulationError(str(err))
+        if err is not None:
+            return SimulationError(f"a serving policy failed: {type(err).__name__}: {err}")
+        return SimulationError(f"simulation step failed: {exc.message}")
 
     # ------------------------------------------------------------------ serving
 
@@ -617,14 +683,7 @@ class World:
             if num_steps > 0:
                 self.value = self._advance(tf.constant(num_steps), self.value)
         except tf.errors.OpError as exc:
-            err = self._error
-            if isinstance(err, SimulationError):
-                raise SimulationError(str(err)) from err
-            if err is not None:
-                raise SimulationError(
-                    f"a serving policy failed: {type(err).__name__}: {err}"
-                ) from err
-            raise SimulationError(f"simulation step failed: {exc.message}") from exc
+            raise self._simulation_error(exc) from exc
         return self.value
 
     @property
