@@ -429,6 +429,26 @@ def code(state: OfflineState, runtime: Runtime[OfflineContext]) -> dict[str, Any
     return update
 
 
+def _same_label(ctx: OfflineContext, candidate: Any, parent: Any) -> bool:
+    """True when the candidate's label equals production's on every logged impression.
+
+    Checked on the data itself (one guarded, sandboxed query), so rescaled or clamped
+    variants that train on the very same targets are caught, not only identical terms.
+    """
+    if candidate.reward.loss != parent.reward.loss:
+        return False
+    new, old = label_sql(candidate), label_sql(parent)
+    if new == old:
+        return True
+    from evorec.tools.sandbox import run_sql_query
+
+    sql = f"SELECT count(*) AS differing FROM impressions WHERE abs(({new}) - ({old})) > 1e-9"
+    try:
+        return run_sql_query(ctx.data_path, sql, timeout_s=10.0).rows[0][0] == 0
+    except EvorecError:
+        return False  # undecidable here: the tool step judges it
+
+
 def verify(state: OfflineState, runtime: Runtime[OfflineContext]) -> dict[str, Any]:
     """Apply and validate the delta, lint its meaning, check the parameter limit."""
     from evorec.delta import apply_delta
@@ -447,14 +467,11 @@ def verify(state: OfflineState, runtime: Runtime[OfflineContext]) -> dict[str, A
     if phi_hash(candidate) == phi_hash(parent):
         message = "verify: the delta leaves production Φ unchanged (it is already there)"
         return {**_failed(state, message), "lint": None}
-    if (
-        persona == "reward"
-        and label_sql(candidate) == label_sql(parent)
-        and (candidate.reward.loss == parent.reward.loss)
-    ):
+    if persona == "reward" and _same_label(ctx, candidate, parent):
         message = (
-            "verify: the new reward terms give exactly production's label (after the bce "
-            "clamp to [0, 1]); change what the label measures"
+            "verify: the new reward terms give exactly production's label on every logged "
+            "impression (e.g. a rescaled click under the bce clamp to [0, 1]); change what "
+            "the label measures"
         )
         return {**_failed(state, message), "lint": None}
     verdict = lint_delta(

@@ -293,6 +293,23 @@ def test_reward_goes_through_sql_label_correlation_not_compute_loss(
     assert out["promoted"] == [record.id]
 
 
+def test_a_label_equal_to_productions_on_the_data_is_repaired(
+    tmp_path, outcome_logs, no_compute_loss
+):
+    # 2 x click under the bce clamp trains on exactly the click targets: verify refuses it
+    # (checked on the logged impressions) and the model is shown why.
+    proposer, model = scripted(
+        hyp("Weigh clicks twice as much."),
+        delta(op("replace", "/reward/terms/0/weight", "2.0")),
+        LIKE_LABEL,
+    )
+    ctx = make_ctx(tmp_path, outcome_logs, persona="reward", proposer=proposer)
+    run_offline(ctx, thread_id="same-label")
+    assert "exactly production's label" in model.prompts[2]
+    (record,) = Journal(ctx.journal_path).records()
+    assert record.delta == [{"op": "replace", "path": "/reward/terms/0/signal", "value": "like"}]
+
+
 def test_builtin_reward_persona_never_calls_compute_loss(tmp_path, outcome_logs, no_compute_loss):
     ctx = make_ctx(tmp_path, outcome_logs, persona="reward", budget=3)
     run_offline(ctx, thread_id="builtin-reward")
