@@ -12,7 +12,7 @@
   with no journal.
 - :class:`OptunaProposer` — the classical AutoML answer: Optuna's TPE sampler over the numeric
   and categorical fields of the persona's section, through ask/tell (``observe`` tells it the
-  proxy loss).
+  proxy loss); its studies are warm-started from the journal, so they survive a resume.
 
 Every proposal's delta is relative to the ``baseline_phi`` it was asked for, touches only the
 persona's section, and (for the non-LLM back-ends) applies and validates.
@@ -803,6 +803,168 @@ _SPACES = {
     Persona.REWARD: _suggest_reward,
 }
 
+# The inverse of each space: from a Φ section, the parameter values that would rebuild it.
+# They may offer parameters the space does not ask for (FixedTrial ignores those); whether
+# the answer really rebuilds the section is checked by replaying the space (``_replay``).
+
+_AUX_SIGNALS = ("completion", "like", "dismiss", "watch_time")
+_REWARD_SIGNALS = ("click", "completion", "like", "dismiss", "watch_time", "survey")
+
+
+def _params_optimizer(s: dict[str, Any]) -> dict[str, Any] | None:
+    names = (
+        "algorithm",
+        "learning_rate",
+        "schedule",
+        "min_lr_ratio",
+        "decay_rate",
+        "warmup_steps",
+        "grad_clip_norm",
+        "weight_decay",
+        "momentum",
+        "nesterov",
+        "rho",
+        "beta2",
+        "initial_accumulator",
+    )
+    return {name: s.get(name) for name in names}
+
+
+def _params_architecture(a: dict[str, Any]) -> dict[str, Any] | None:
+    widths = list(a.get("tower_widths") or [])
+    if not widths:
+        return None
+    gated = a.get("gated_path") or {}
+    cross = a.get("cross_layers") or {}
+    heads: dict[str, float] = {}
+    for head in a.get("aux_heads") or []:
+        if head["signal"] in heads:
+            return None
+        heads[head["signal"]] = head["weight"]
+    return {
+        "embedding_dim": a.get("embedding_dim"),
+        "depth": len(widths),
+        "width": widths[0],
+        "shrink": 1.0 if len(set(widths)) == 1 else 0.5,
+        "activation": a.get("activation"),
+        "normalization": a.get("normalization"),
+        "dropout": a.get("dropout"),
+        "gated_hidden": gated.get("hidden", 0),
+        "gate_activation": gated.get("gate_activation", "sigmoid"),
+        "cross_count": cross.get("count", 0),
+        "low_rank": cross.get("low_rank"),
+        **{f"aux_{signal}": heads.get(signal, 0.0) for signal in _AUX_SIGNALS},
+    }
+
+
+def _params_reward(r: dict[str, Any]) -> dict[str, Any] | None:
+    weights: dict[str, float] = {}
+    for term in r.get("terms") or []:
+        if term["signal"] in weights:
+            return None
+        weights[term["signal"]] = term["weight"]
+    return {
+        **{f"w_{signal}": weights.get(signal, 0.0) for signal in _REWARD_SIGNALS},
+        "loss": r.get("loss"),
+    }
+
+
+_INVERSES: dict[Persona, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+    Persona.OPTIMIZER: _params_optimizer,
+    Persona.ARCHITECTURE: _params_architecture,
+    Persona.REWARD: _params_reward,
+}
+
+
+def _canonical(section: Any) -> Any:
+    """A section with its unordered lists (reward terms, auxiliary heads) sorted."""
+    if isinstance(section, dict):
+        out = {k: _canonical(v) for k, v in section.items()}
+        for name in ("terms", "aux_heads"):
+            if isinstance(out.get(name), list):
+                out[name] = sorted(out[name], key=lambda x: json.dumps(x, sort_keys=True))
+        return out
+    if isinstance(section, list):
+        return [_canonical(v) for v in section]
+    return section
+
+
+def _section_key(phi: Phi, section: str) -> str:
+    """Canonical text of Φ's section: two configurations the study cannot tell apart agree."""
+    return json.dumps(_canonical(phi.to_json()[section]), sort_keys=True)
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, with floats compared to four significant digits (the space rounds to those)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool | type(None)):
+        if isinstance(b, bool):
+            return False
+        return math.isclose(float(a), float(b), rel_tol=1e-3, abs_tol=1e-9)
+    return type(a) is type(b) and a == b
+
+
+def _replay(
+    who: Persona, baseline: Phi, target: Phi
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The study's parameters and distributions for ``target``'s section, or None.
+
+    None when the section is not in the persona's search space: a field the space does not
+    search differs from ``baseline``'s, or a value lies outside its distribution.
+    """
+    import warnings
+
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import FixedTrial
+
+    section = who.section
+    assert section is not None
+    params = _INVERSES[who](target.to_json()[section])
+    if params is None:
+        return None
+    fixed = FixedTrial(params)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # FixedTrial warns on values out of range
+            rebuilt = Phi.model_validate(_SPACES[who](fixed, baseline.to_json()))
+    except (EvorecError, ValueError, TypeError, KeyError):  # pydantic errors are ValueErrors
+        return None
+    if not _close(_canonical(rebuilt.to_json()[section]), _canonical(target.to_json()[section])):
+        return None
+    values: dict[str, Any] = {}
+    for name, dist in fixed.distributions.items():
+        value = fixed.params[name]
+        try:
+            internal = dist.to_internal_repr(value)
+        except (ValueError, TypeError):
+            return None  # not one of the choices
+        if not isinstance(dist, CategoricalDistribution) and not (dist.low <= value <= dist.high):
+            return None
+        values[name] = dist.to_external_repr(internal)
+    return values, dict(fixed.distributions)
+
+
+def _objective(record: ExperimentRecord) -> float | None:
+    """The value ``observe`` would have told for ``record`` (minimised), or None.
+
+    The offline graph tells compute_loss's ``loss`` for the Optimizer and Architecture and
+    ``-improvement`` for the Reward persona's correlation screen; the journal's proxy
+    result keeps both. Rejected and failed experiments, and proxy results with an error,
+    have none.
+    """
+    proxy = record.proxy_result
+    if record.status in (Status.DRAFT, Status.REJECTED) or not proxy or proxy.get("error"):
+        return None
+    loss = proxy.get("loss")
+    if isinstance(loss, int | float) and not isinstance(loss, bool) and math.isfinite(loss):
+        return float(loss)
+    improvement = record.improvement
+    return None if improvement is None else -improvement
+
 
 class OptunaProposer(Proposer):
     """Optuna's TPE sampler over the numeric and categorical fields of the persona's section.
@@ -811,6 +973,21 @@ class OptunaProposer(Proposer):
     into a delta; ``observe(proposal, loss)`` tells the study the proxy loss (minimised;
     ``None`` marks the trial failed). A trial whose configuration does not validate is told
     failed at once and another is asked for.
+
+    **Warm start.** Each ``propose`` first adds the journal's experiments of the persona
+    that it has not seen yet to the study as completed trials, so a proposer rebuilt after
+    a resume, or in a later campaign round, continues the search instead of starting it
+    again. An experiment is added when its delta touches only the persona's section, the
+    resulting section lies in the search space, and its proxy result has a value (the
+    proxy ``loss``, else ``-improvement``: what ``observe`` is told). Records hold only the
+    parent Φ's hash, so each delta is applied to the ``baseline_phi`` being searched around
+    — the same as its parent's unless production changed since; fields the delta did not
+    touch take the current baseline's values. Rejected and failed experiments are not
+    added (TPE ignores failed trials), and experiments this object proposed itself are
+    left to ``observe``; each journal experiment is added at most once.
+
+    **No repeats.** A trial whose section equals one already in the journal (or already
+    proposed by this object) is told failed and another is asked for.
     """
 
     name = "optuna"
@@ -821,6 +998,14 @@ class OptunaProposer(Proposer):
         self._studies: dict[Persona, Any] = {}
         self._trials: dict[int, tuple[Persona, Any]] = {}
         self._next = 0
+        self._synced: dict[Persona, set[str]] = {}
+        """Per persona, the journal experiments already considered for the study."""
+        self._own: set[str] = set()
+        """Delta keys this object proposed (their values arrive through ``observe``)."""
+        self._emitted: dict[Persona, set[str]] = {}
+        """Per persona, the section keys this object proposed."""
+        self._applied: dict[tuple[str, str], Phi | None] = {}
+        """(baseline hash, experiment id) -> the experiment's delta applied to that baseline."""
 
     def _study(self, who: Persona) -> Any:
         if who not in self._studies:
@@ -830,6 +1015,67 @@ class OptunaProposer(Proposer):
             sampler = optuna.samplers.TPESampler(seed=self.seed + list(Persona).index(who))
             self._studies[who] = optuna.create_study(direction="minimize", sampler=sampler)
         return self._studies[who]
+
+    def _apply(self, baseline: Phi, base_hash: str, record: ExperimentRecord) -> Phi | None:
+        key = (base_hash, record.id)
+        if key not in self._applied:
+            try:
+                self._applied[key] = apply_delta(baseline, record.delta) if record.delta else None
+            except InvalidDelta:
+                self._applied[key] = None
+        return self._applied[key]
+
+    def warm_start(self, persona: Persona | str, *, baseline_phi: Phi, journal: Any) -> int:
+        """Add the journal's not yet seen experiments of ``persona`` to its study as completed
+        trials (see the class docstring); returns how many were added."""
+        import optuna
+
+        who = _proposing(persona)
+        section = who.section
+        assert section is not None
+        study = self._study(who)
+        synced = self._synced.setdefault(who, set())
+        base_hash = baseline_phi.content_hash()
+        added = 0
+        for record in _records(journal):
+            if record.id in synced or record.status is Status.DRAFT:
+                continue  # a DRAFT may still get its proxy result
+            synced.add(record.id)
+            if record.persona not in (who.value, None) or not _section_only(record.delta, section):
+                continue
+            if delta_key(record.delta) in self._own:
+                continue
+            value = _objective(record)
+            if value is None:
+                continue
+            phi = self._apply(baseline_phi, base_hash, record)
+            replayed = None if phi is None else _replay(who, baseline_phi, phi)
+            if replayed is None:
+                continue
+            params, distributions = replayed
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=params,
+                    distributions=distributions,
+                    value=value,
+                    user_attrs={"experiment_id": record.id, "source": "journal"},
+                )
+            )
+            added += 1
+        return added
+
+    def _seen(self, who: Persona, baseline_phi: Phi, records: list[ExperimentRecord]) -> set[str]:
+        """Section keys of the journal's experiments (on this baseline) and of our proposals."""
+        section = who.section
+        assert section is not None
+        base_hash = baseline_phi.content_hash()
+        seen = set(self._emitted.get(who, ()))
+        for record in records:
+            if any(str(op.get("path", "")).startswith(f"/{section}/") for op in record.delta):
+                phi = self._apply(baseline_phi, base_hash, record)
+                if phi is not None:
+                    seen.add(_section_key(phi, section))
+        return seen
 
     def propose(
         self,
@@ -845,6 +1091,11 @@ class OptunaProposer(Proposer):
         who = _proposing(persona)
         assert who.section is not None
         study = self._study(who)
+        records = _records(journal)
+        added = self.warm_start(who, baseline_phi=baseline_phi, journal=records)
+        seen = self._seen(who, baseline_phi, records)
+        journaled = {delta_key(r.delta) for r in records}
+        repeats = 0
         for _ in range(self.max_attempts):
             trial = study.ask()
             candidate = _SPACES[who](trial, baseline_phi.to_json())
@@ -852,7 +1103,14 @@ class OptunaProposer(Proposer):
             if finished is None:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 continue
-            delta = finished[0]
+            delta, phi_after = finished
+            key = _section_key(phi_after, who.section)
+            if key in seen or delta_key(delta) in journaled:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                repeats += 1
+                continue
+            self._emitted.setdefault(who, set()).add(key)
+            self._own.add(delta_key(delta))
             token = self._next
             self._next += 1
             self._trials[token] = (who, trial)
@@ -861,9 +1119,18 @@ class OptunaProposer(Proposer):
                 hypothesis=f"TPE trial {trial.number} over the {who.section} section: "
                 + "; ".join(lines),
                 delta=delta,
-                meta={"proposer": self.name, "trial": trial.number, "token": token},
+                meta={
+                    "proposer": self.name,
+                    "trial": trial.number,
+                    "token": token,
+                    "warm_started": added,
+                    "repeats_skipped": repeats,
+                },
             )
-        raise ProposalError(f"Optuna found no valid configuration for {who.value}")
+        raise ProposalError(
+            f"Optuna found no new valid configuration for {who.value} in {self.max_attempts} "
+            f"trials ({repeats} repeated a journaled one)"
+        )
 
     def observe(self, proposal: Proposal, value: float | None) -> None:
         """Tell the trial behind ``proposal`` its proxy loss (None or non-finite: failed)."""
