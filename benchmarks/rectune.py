@@ -20,7 +20,8 @@ For each stage and seed:
 Printed: per stage, the median over seeds of each metric's held-out relative lift over the
 initial configuration and of the objectives' score, cold vs warm, and the A/B arms each run
 spent. The budget of the warm run does not count the previous run's arms (that run is the
-"history" the Skillhub carries over).
+"history" the Skillhub carries over), but it does count the arm its first round spends
+re-testing the carried best elite (printed with its stale and fresh scores).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def _run(args, stage, seed, *, store, use_skillhub, thread):
         "arm": best["arm"] if best else "initial",
         "arms_used": out["summary"]["arms_used"],
         "objectives": out["skill"]["objectives"],
+        "retests": [a for a in out.get("arms") or [] if a.get("retest_of")],
     }
 
 
@@ -126,6 +128,12 @@ def main() -> None:
             )
             warm = _run(args, stage, seed, store=store, use_skillhub=True, thread=f"warm-{seed}")
             held = _evaluate(args, cold, warm, seed)
+            for r in warm["retests"]:
+                fresh = "breached a floor" if r.get("score") is None else f"{r['score']:+.4f}"
+                print(
+                    f"  {stage:<11} seed {seed} warm: re-test of carried elite {r['retest_of']}: "
+                    f"score {fresh} now (stale score {r.get('stale_score') or 0.0:+.4f})"
+                )
             for name, run in (("cold", cold), ("warm", warm)):
                 rows[name].append(held[name])
                 arms[name].append(run["arms_used"])

@@ -11,8 +11,12 @@ One round:
   before they go live; resume with ``True`` (all), ``False`` (none) or a list of indices;
 * ``online`` runs the approved candidates as treatments of ONE multi-arm simulated A/B test
   against the initial configuration (the control), scores them and appends them to
-  ``<workdir>/results.jsonl``;
-* ``insight`` prunes dominated candidates (Pareto with directions), checks guardrail floors,
+  ``<workdir>/results.jsonl``; in round 1 of a warm run (the Skillhub's skill has elites)
+  the experiment also re-tests the best carried elite(s) (``retest_elites``, each costing
+  one arm of the round and of the budget), so their stale evidence from the earlier run is
+  replaced by fresh evidence on this run's population;
+* ``insight`` prunes dominated candidates (Pareto with directions; only this run's evidence:
+  carried elites that were not re-tested are stale and never points), checks guardrail floors,
   picks a diverse elite set and summarises what worked (a chat model writes the summary
   when there is one);
 * ``skill`` distils the round into the Skillhub: field effects, learned rules, a narrowed
@@ -194,6 +198,8 @@ def prepare(ctx: RecTuneContext, *, thread_id: str | None = None) -> None:
         raise ConfigError(f"proposals must be at least 1, not {ctx.proposals}")
     if ctx.budget is not None and ctx.budget < 1:
         raise ConfigError(f"the budget must be at least 1 arm, not {ctx.budget}")
+    if ctx.retest_elites < 0:
+        raise ConfigError(f"retest_elites must be at least 0, not {ctx.retest_elites}")
     if not 0.0 <= ctx.min_distance < 1.0:
         raise ConfigError(f"min_distance must lie in [0, 1), not {ctx.min_distance}")
     get_surface(ctx.surface)
@@ -253,17 +259,42 @@ def setup(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, An
         base, score, arm = best.config, float(best.score), best.arm
     else:
         base, score, arm = skill.initial_config, 0.0, "initial"
+    skill_json = json.loads(skill.model_dump_json())
     return {
         "round": int(state.get("round") or 0),
         "arms_used": 0,
-        "skill": json.loads(skill.model_dump_json()),
+        "skill": skill_json,
         "base_config": base,
         "base_score": score,
         "base_arm": arm,
+        "retests": _retests(ctx, skill, _budget(ctx, skill_json)),
         "feedback": [],
         "pareto": [],
         "stop_reason": None,
     }
+
+
+def _retests(ctx: RecTuneContext, skill: Any, budget: int) -> list[dict[str, Any]]:
+    """The carried elites to re-test in round 1: the best ``ctx.retest_elites`` by their
+    (stale) score, at most one round's arms and the budget."""
+    scored = sorted(
+        (e for e in skill.elites if e.score is not None and e.arm != "initial"),
+        key=lambda e: -float(e.score),
+    )
+    cap = max(0, min(ctx.retest_elites, ctx.proposals, budget))
+    return [
+        _jsonable(
+            {
+                "arm": e.arm,
+                "config": e.config,
+                "delta": e.delta,
+                "hypothesis": e.hypothesis,
+                "score": e.score,
+                "lifts": e.lifts,
+            }
+        )
+        for e in scored[:cap]
+    ]
 
 
 def actor(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, Any]:
@@ -271,11 +302,15 @@ def actor(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, An
     from evorec.rectune.context import ActorTask
 
     ctx = _ctx(runtime)
-    left = _budget(ctx, state.get("skill")) - int(state.get("arms_used") or 0)
+    retests = len(state.get("retests") or [])
+    left = _budget(ctx, state.get("skill")) - int(state.get("arms_used") or 0) - retests
+    n = min(ctx.proposals - retests, left)
+    if n <= 0:  # the round's arms all go to re-tests of carried elites
+        return {"proposals": [], "error": None, "verdicts": [], "approved": None, "review": None}
     task = ActorTask(
         skill=_skill(state),
         base_config=state["base_config"],
-        n=max(1, min(ctx.proposals, left)),
+        n=n,
         round=int(state.get("round") or 0),
         tested=[a for a in state.get("arms") or [] if a.get("config")],
         feedback=list(state.get("feedback") or []),
@@ -303,7 +338,8 @@ def critic(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
     ctx = _ctx(runtime)
     proposals = state.get("proposals") or []
     skill_obj = _skill(state)
-    left = _budget(ctx, state.get("skill")) - int(state.get("arms_used") or 0)
+    retests = len(state.get("retests") or [])
+    left = _budget(ctx, state.get("skill")) - int(state.get("arms_used") or 0) - retests
     verdicts = [
         v.to_dict()
         for v in critique(
@@ -311,7 +347,7 @@ def critic(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
             skill=skill_obj,
             base_config=state["base_config"],
             tested=state.get("arms") or [],
-            max_keep=max(0, min(ctx.proposals, left)),
+            max_keep=max(0, min(ctx.proposals - retests, left)),
             min_distance=ctx.min_distance,
         )
     ]
@@ -374,11 +410,13 @@ def review(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
     """Optional human review before going live (a LangGraph interrupt).
 
     Resume with ``True`` (approve all), ``False`` (none), a list of proposal indices, or
-    ``{"approve": [...]}``.
+    ``{"approve": [...]}``. Re-tests of carried elites (``retests`` in the payload) go live
+    with the approved candidates, unless the answer is ``False`` (nothing goes live).
     """
     ctx = _ctx(runtime)
     approved = list(state.get("approved") or [])
-    if not ctx.review or not approved:
+    retests = list(state.get("retests") or [])
+    if not ctx.review or not (approved or retests):
         return {}
     from langgraph.types import interrupt
 
@@ -397,6 +435,10 @@ def review(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
                 }
                 for i in approved
             ],
+            "retests": [
+                {"arm": r["arm"], "delta_from_initial": r["delta"], "stale_score": r["score"]}
+                for r in retests
+            ],
             "resume_with": "true (all), false (none), or a list of indices",
         }
     )
@@ -410,12 +452,58 @@ def review(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
         chosen = [i for i in approved if i in {int(x) for x in answer}]
     else:
         raise ConfigError(f"unreadable review answer {answer!r}: use true, false or a list")
-    return {"approved": chosen, "review": {"answer": _jsonable(answer), "approved": chosen}}
+    update: dict[str, Any] = {
+        "approved": chosen,
+        "review": {"answer": _jsonable(answer), "approved": chosen},
+    }
+    if answer is False or answer is None:
+        update["retests"] = []
+    return update
+
+
+def _read_out(name: str, result: Any, obj: Any) -> tuple[dict[str, Any], float]:
+    """An arm's evidence fields from a multi-arm result, and its score (``-inf`` if none)."""
+    from evorec.rectune.objectives import floor_breaches
+
+    readouts = result.readouts.get(name)
+    if name in result.dropped or not readouts:
+        fields = {
+            "status": "dropped",
+            "reason": result.dropped.get(name) or "no read-out",
+            "lifts": {},
+            "intervals": {},
+            "evidence": {},
+            "breaches": list(obj.floors) or ["guardrail"],
+            "feasible": False,
+            "score": None,
+        }
+        return fields, -math.inf
+    lifts = {m: float(r.rel_lift) for m, r in readouts.items()}
+    intervals = {m: (float(r.ci_low), float(r.ci_high)) for m, r in readouts.items()}
+    breaches = floor_breaches(lifts, obj, intervals)
+    score = obj.score(lifts, intervals)
+    fields = {
+        "status": "measured",
+        "lifts": lifts,
+        "intervals": {m: list(ci) for m, ci in intervals.items()},
+        "evidence": {m: r.to_dict() for m, r in readouts.items()},
+        "adjusted_p": result.adjusted_p.get(name, {}),
+        "breaches": breaches,
+        "feasible": not breaches,
+        "score": None if not math.isfinite(score) else score,
+        "srm_valid": bool(result.srm[name].valid) if name in result.srm else None,
+    }
+    return fields, score
 
 
 def online(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, Any]:
-    """Run the approved candidates in ONE multi-arm A/B test against the initial config."""
-    from evorec.rectune.objectives import floor_breaches
+    """Run the approved candidates — and, in round 1 of a warm run, the carried elites queued
+    for a re-test — in ONE multi-arm A/B test against the initial config.
+
+    A re-test arm (``retest_of``: the elite's arm) replaces the elite's stale evidence from
+    the earlier run; when it re-tests the base configuration, the base's score becomes the
+    fresh one. Every arm, re-tests included, counts against the budget.
+    """
     from evorec.rectune.proposers import FusionProposal
     from evorec.rectune.space import changed_values, delta_for
     from evorec.simulator.multi_ab import run_multi_ab
@@ -423,7 +511,8 @@ def online(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
 
     ctx = _ctx(runtime)
     approved = list(state.get("approved") or [])
-    if not approved:
+    retests = list(state.get("retests") or [])
+    if not approved and not retests:
         return {}
     skill_obj = _skill(state)
     obj = skill_obj.objectives
@@ -432,10 +521,17 @@ def online(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
     proposals = state.get("proposals") or []
     verdicts = {v["index"]: v for v in state.get("verdicts") or []}
     names = {i: f"{thread}-r{round_index + 1}-p{i}" for i in approved}
+    retest_names = [f"{thread}-r{round_index + 1}-e{j}" for j in range(len(retests))]
     treatments = {
-        names[i]: PipelinePolicy(verdicts[i]["config"], name=names[i], surface=ctx.surface)
-        for i in approved
+        retest_names[j]: PipelinePolicy(r["config"], name=retest_names[j], surface=ctx.surface)
+        for j, r in enumerate(retests)
     }
+    treatments.update(
+        {
+            names[i]: PipelinePolicy(verdicts[i]["config"], name=names[i], surface=ctx.surface)
+            for i in approved
+        }
+    )
     control = PipelinePolicy(skill_obj.initial_config, name="control", surface=ctx.surface)
     seed = ctx.seed * 1_000 + round_index
     salt = f"rectune-{thread}-{round_index}"
@@ -453,15 +549,53 @@ def online(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
         )
     except EvorecError as exc:
         return {"error": f"online: {exc}", "arms_used": int(state.get("arms_used") or 0)}
-    proposer = get_proposer(ctx, round_index=round_index)
-    arms = []
+    experiment_info = {"seed": seed, "salt": salt, "users": ctx.users, "days": ctx.days}
     space = skill_obj.search_space
+    base_arm = state.get("base_arm")
+    base_score = float(state.get("base_score") or 0.0)
+    update: dict[str, Any] = {}
+    arms = []
+    for j, r in enumerate(retests):
+        name = retest_names[j]
+        from_initial = changed_values(skill_obj.initial_config, r["config"], space)
+        arm: dict[str, Any] = {
+            "arm": name,
+            "round": round_index,
+            "thread_id": thread,
+            "surface": ctx.surface,
+            "stage": ctx.stage,
+            "proposer": "retest",
+            "retest_of": r["arm"],
+            "stale_score": r.get("score"),
+            "stale_lifts": r.get("lifts") or {},
+            "hypothesis": f"re-test of the carried elite {r['arm']} on this run's population"
+            + (f" ({r['hypothesis']})" if r.get("hypothesis") else ""),
+            "delta": [],
+            "base_arm": r["arm"],
+            "base_score": r.get("score"),
+            "config": r["config"],
+            "delta_from_initial": delta_for(
+                skill_obj.initial_config, {p: b for p, (_, b) in from_initial.items()}
+            ),
+            "changes": {},
+            "critic": "re-test of a carried elite: its evidence from an earlier run is stale",
+            "experiment": experiment_info,
+        }
+        fields, score = _read_out(name, result, obj)
+        arm.update(fields)
+        if r["arm"] == base_arm:
+            # The base is this elite: from now on its score is the fresh one (0, the
+            # control's, when it breached a floor; the Skill agent then moves the base).
+            base_arm, base_score = name, (score if math.isfinite(score) else 0.0)
+            update.update(base_arm=base_arm, base_score=base_score)
+        arms.append(_jsonable(arm))
+    proposer = get_proposer(ctx, round_index=round_index) if approved else None
     for i in approved:
         name = names[i]
         v = verdicts[i]
         config = v["config"]
         from_initial = changed_values(skill_obj.initial_config, config, space)
-        arm: dict[str, Any] = {
+        arm = {
             "arm": name,
             "round": round_index,
             "thread_id": thread,
@@ -470,46 +604,18 @@ def online(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
             "proposer": (proposals[i].get("meta") or {}).get("proposer"),
             "hypothesis": proposals[i]["hypothesis"],
             "delta": proposals[i]["delta"],
-            "base_arm": state.get("base_arm"),
-            "base_score": float(state.get("base_score") or 0.0),
+            "base_arm": base_arm,
+            "base_score": base_score,
             "config": config,
             "delta_from_initial": delta_for(
                 skill_obj.initial_config, {p: b for p, (_, b) in from_initial.items()}
             ),
             "changes": v["changes"],
             "critic": v["justification"],
-            "experiment": {"seed": seed, "salt": salt, "users": ctx.users, "days": ctx.days},
+            "experiment": experiment_info,
         }
-        readouts = result.readouts.get(name)
-        if name in result.dropped or not readouts:
-            reason = result.dropped.get(name) or "no read-out"
-            arm.update(
-                status="dropped",
-                reason=reason,
-                lifts={},
-                intervals={},
-                evidence={},
-                breaches=list(obj.floors) or ["guardrail"],
-                feasible=False,
-                score=None,
-            )
-            score = -math.inf
-        else:
-            lifts = {m: float(r.rel_lift) for m, r in readouts.items()}
-            intervals = {m: (float(r.ci_low), float(r.ci_high)) for m, r in readouts.items()}
-            breaches = floor_breaches(lifts, obj, intervals)
-            score = obj.score(lifts, intervals)
-            arm.update(
-                status="measured",
-                lifts=lifts,
-                intervals={m: list(ci) for m, ci in intervals.items()},
-                evidence={m: r.to_dict() for m, r in readouts.items()},
-                adjusted_p=result.adjusted_p.get(name, {}),
-                breaches=breaches,
-                feasible=not breaches,
-                score=None if not math.isfinite(score) else score,
-                srm_valid=bool(result.srm[name].valid) if name in result.srm else None,
-            )
+        fields, score = _read_out(name, result, obj)
+        arm.update(fields)
         p = proposals[i]
         proposer.observe(FusionProposal(p["hypothesis"], p["delta"], p.get("meta") or {}), score)
         arms.append(_jsonable(arm))
@@ -522,15 +628,18 @@ def online(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
         "round": round_index,
         "seed": seed,
         "salt": salt,
-        "arms": [names[i] for i in approved],
+        "arms": list(treatments),
+        "retests": {retest_names[j]: r["arm"] for j, r in enumerate(retests)},
         "dropped": dict(result.dropped),
         "valid": bool(result.valid),
         "days_run": result.days_run,
     }
     return {
+        **update,
         "arms": arms,
         "experiments": [_jsonable(experiment)],
-        "arms_used": int(state.get("arms_used") or 0) + len(approved),
+        "arms_used": int(state.get("arms_used") or 0) + len(treatments),
+        "retests": [],
         "error": None,
     }
 
@@ -625,12 +734,15 @@ def skill(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, An
         skill_obj, round_arms, report, source=source, best_config=state.get("base_config")
     )
     update: dict[str, Any] = {"round": round_index + 1, "stop_reason": None}
-    # The next base: the best feasible point of the Pareto set by score.
+    # The next base: the best feasible point of the Pareto set by score — at once when the
+    # base is not a point of it (a carried elite that was not re-tested, or whose re-test
+    # was dominated or breached a floor: only this run's evidence counts).
     scored = [p for p in report.pareto if p.get("score") is not None]
     if scored:
         best = max(scored, key=lambda p: p["score"])
-        if best["arm"] != state.get("base_arm") and best["score"] > float(
-            state.get("base_score") or 0.0
+        on_front = state.get("base_arm") in {p["arm"] for p in report.pareto}
+        if best["arm"] != state.get("base_arm") and (
+            not on_front or best["score"] > float(state.get("base_score") or 0.0)
         ):
             update.update(
                 base_config=best["config"], base_score=best["score"], base_arm=best["arm"]

@@ -33,6 +33,10 @@ class RecTuneState(TypedDict, total=False):
     """The objectives' score of ``base_config`` (0 for the initial configuration)."""
     base_arm: str
     """Arm id of ``base_config`` (``initial`` or an elite's)."""
+    retests: list[dict[str, Any]]
+    """Elites carried over from an earlier run, queued for a fresh re-test in the next
+    experiment (round 1 of a warm run): ``arm``, ``config``, ``delta``, ``hypothesis``,
+    ``score`` (the stale one). Each re-test costs one treatment arm of the budget."""
     proposals: list[dict[str, Any]]
     """This round's proposals: ``hypothesis``, ``delta``, ``meta``."""
     verdicts: list[dict[str, Any]]
@@ -127,6 +131,10 @@ class RecTuneContext:
     """Seed of the experiments and of the built-in, random and Optuna back-ends."""
     max_elites: int = 5
     """Elite configurations the Insight agent keeps (a diverse subset of the Pareto set)."""
+    retest_elites: int = 1
+    """Carried elites (best score first) re-tested in round 1 of a warm run, as arms of its
+    experiment against the control; each takes one of that round's ``proposals`` slots and
+    one arm of the budget. 0: none (carried evidence is then only shown to the Actor)."""
     store: Any = None
     """A LangGraph ``BaseStore`` for the Skillhub (None: the graph's store, else SQLite)."""
     proposer: Any = None

@@ -79,6 +79,14 @@ def _objectives(floors: tuple[str, ...], budget: int | None) -> dict[str, Any] |
 @click.option("--seed", type=int, default=0, show_default=True, help="Experiment and search seed.")
 @click.option("--thread", default=None, help="Thread id (resume it); default a new one.")
 @click.option("--no-skillhub", is_flag=True, help="Start from a fresh skill, not the stored one.")
+@click.option(
+    "--retest-elites",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="In a warm run, re-test this many carried elites in round 1 (their stored evidence "
+    "is from an earlier population and carries winner's curse); each costs one arm.",
+)
 @click.option("--review", is_flag=True, help="Ask for approval before each experiment goes live.")
 @click.option(
     "--export-skills",
@@ -100,6 +108,7 @@ def rectune(
     seed: int,
     thread: str | None,
     no_skillhub: bool,
+    retest_elites: int,
     review: bool,
     export_skills: bool,
     as_json: bool,
@@ -152,6 +161,7 @@ def rectune(
         "workdir": workdir,
         "seed": seed,
         "use_skillhub": not no_skillhub,
+        "retest_elites": retest_elites,
         "review": review,
         "objectives": _objectives(floors, budget),
     }

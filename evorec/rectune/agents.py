@@ -12,7 +12,14 @@ file: ``arm``, ``round``, ``hypothesis``, ``delta`` (against the round's base), 
 ``changes`` (pointer → [base value, new value]), ``lifts``, ``intervals`` (95% CI of each
 lift), ``evidence`` (full read-outs), ``breaches``, ``feasible``, ``score`` (None when a floor
 is breached), ``base_score``, ``status`` (``measured``, ``dropped`` by a guardrail during the
-test, ``failed``).
+test, ``failed``), and for the re-test of an elite carried over from an earlier run,
+``retest_of`` (the elite's arm id).
+
+Evidence carried over from an earlier run (a skill's elites) is **stale**: it was measured on
+another population, and the elites were selected on those very read-outs, so their old
+scores carry winner's curse. :func:`insight` never compares it with this run's evidence — a
+carried elite enters the Pareto set only through its fresh re-test arm (see
+:func:`evorec.graphs.rectune_nodes.setup`).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ __all__ = [
     "distil",
     "insight",
     "mentions",
+    "stale_points",
 ]
 
 #: What a floor-breaching test adds to a field's effects (scores are lifts, |x| << 1).
@@ -264,6 +272,10 @@ class InsightReport:
     """What worked and why (text)."""
     rules: list[dict[str, Any]] = field(default_factory=list)
     """Rules proposed for the domain knowledge (from a chat model, if any)."""
+    stale: list[dict[str, Any]] = field(default_factory=list)
+    """Elites carried over from an earlier run and not re-tested in this one: ``arm``, their
+    old ``score`` and ``lifts``. Their evidence is stale, so they are not points of the Pareto
+    set (and drop out of the elites)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -287,10 +299,14 @@ def initial_point(skill: Skill) -> dict[str, Any]:
     }
 
 
-def _elite_points(skill: Skill) -> list[dict[str, Any]]:
+def stale_points(skill: Skill, arms: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The skill's carried elites that ``arms`` neither re-tested nor contain, as points
+    marked ``stale`` (their evidence comes from an earlier run)."""
+    own = {a.get("arm") for a in arms}
+    own |= {a.get("retest_of") for a in arms if a.get("retest_of")}
     out = []
     for e in skill.elites:
-        if e.arm == "initial":
+        if e.arm == "initial" or e.arm in own:
             continue
         out.append(
             {
@@ -306,6 +322,7 @@ def _elite_points(skill: Skill) -> list[dict[str, Any]]:
                 "feasible": True,
                 "score": e.score,
                 "status": "carried",
+                "stale": True,
             }
         )
     return out
@@ -342,8 +359,14 @@ def insight(
     round_index: int | None = None,
     max_elites: int = 5,
 ) -> InsightReport:
-    """Pareto-prune ``arms`` (every arm of the run so far) with the initial configuration
-    and the skill's carried elites, check floors, pick elites, summarise."""
+    """Pareto-prune ``arms`` (every arm of the run so far) with the initial configuration,
+    check floors, pick elites, summarise.
+
+    Only this run's evidence competes: the skill's carried elites are stale (another
+    population, scores inflated by their own selection) and enter only through their fresh
+    re-test arms (``retest_of``); the others are listed in ``stale``, never in the Pareto set.
+    Arms marked ``stale`` are ignored the same way.
+    """
     obj: Objectives = skill.objectives
     metrics = list(obj.directions)
     measured = [a for a in arms if a.get("status") == "measured"]
@@ -352,10 +375,12 @@ def insight(
         for a in measured
         if not a.get("feasible")
     ]
-    own = {a["arm"] for a in arms}
-    carried = [p for p in _elite_points(skill) if p["arm"] not in own]
-    candidates = [initial_point(skill), *carried]
-    candidates += [a for a in measured if a.get("feasible")]
+    stale = [
+        {"arm": p["arm"], "score": p.get("score"), "lifts": p.get("lifts")}
+        for p in [*stale_points(skill, arms), *(a for a in measured if a.get("stale"))]
+    ]
+    candidates = [initial_point(skill)]
+    candidates += [a for a in measured if a.get("feasible") and not a.get("stale")]
     candidates = [p for p in candidates if all(p["lifts"].get(m) is not None for m in metrics)]
     front_idx = pareto_front([p["lifts"] for p in candidates], obj.directions)
     front = [candidates[i] for i in front_idx]
@@ -379,7 +404,11 @@ def insight(
         + "."
     )
     good = sorted(
-        (a for a in tested if a.get("feasible") and a.get("score") is not None),
+        (
+            a
+            for a in tested
+            if a.get("feasible") and a.get("score") is not None and not a.get("retest_of")
+        ),
         key=lambda a: -a["score"],
     )
     for a in good[:3]:
@@ -389,6 +418,17 @@ def insight(
         lines.append(
             f"{a['arm']} ({moves}) {verdict} its base by {gain:+.4f} in score: "
             f"{_fmt_lifts(a['lifts'], metrics)}."
+        )
+    for a in (x for x in tested if x.get("retest_of")):
+        lines.append(
+            f"{a['arm']} re-tested the carried elite {a['retest_of']} on this run's population: "
+            + (
+                f"score {a['score']:+.4f} (its earlier run reported {a['stale_score']:+.4f})."
+                if a.get("score") is not None and a.get("stale_score") is not None
+                else "it breached a floor this time."
+                if not a.get("feasible")
+                else f"score {a.get('score')}."
+            )
         )
     for a in (x for x in tested if not x.get("feasible")):
         moves = ", ".join(f"{p} {o}→{n}" for p, (o, n) in (a.get("changes") or {}).items())
@@ -402,8 +442,18 @@ def insight(
             f"The Pareto set has {len(front)} point(s) ({len(pruned)} dominated pruned); the "
             f"best by score is {best['arm']} ({_fmt_lifts(best['lifts'], metrics)})."
         )
+    if stale and round_index in (None, 0):
+        lines.append(
+            f"Carried elite(s) {', '.join(x['arm'] for x in stale)} were not re-tested: their "
+            "evidence from an earlier run is stale and is not compared with this run's."
+        )
     return InsightReport(
-        pareto=front, elites=elites, pruned=pruned, infeasible=infeasible, summary=" ".join(lines)
+        pareto=front,
+        elites=elites,
+        pruned=pruned,
+        infeasible=infeasible,
+        summary=" ".join(lines),
+        stale=stale,
     )
 
 
@@ -455,7 +505,9 @@ def distil(
       and narrows that field's bounds halfway back from the breaching value;
     * a feasible Pareto point from a one-field move that beat its base adds a "helps" rule;
     * the Insight's rules (from a chat model) are appended as they are;
-    * the elites become the report's elite set.
+    * the elites become the report's elite set — freshly measured points only (carried
+      elites that were not re-tested are stale and drop out), unless nothing was measured
+      in the round, when the skill keeps its elites.
     """
     new = skill.model_copy(deep=True)
     obj = new.objectives
@@ -557,6 +609,8 @@ def distil(
                 score=p.get("score"),
             )
         )
+    if not elites and not any(a.get("status") == "measured" for a in round_arms):
+        elites = list(new.elites)  # nothing went live: keep what the Skillhub knew
     if [e.arm for e in elites] != [e.arm for e in skill.elites]:
         notes.append(f"elites: {', '.join(e.arm for e in elites) or '(none)'}")
     new.elites = elites

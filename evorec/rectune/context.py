@@ -154,6 +154,17 @@ def render_actor_prompt(task: ActorTask) -> tuple[str, str]:
         "# Elite (Pareto) configurations so far (lifts vs the initial configuration)",
         "",
         "\n".join(elites) or "_(none yet)_",
+        *(
+            [
+                "",
+                "_These elites come from an earlier run: their lifts are stale (another "
+                "population, and inflated by having been selected on them); they never compete "
+                "with this run's read-outs. The best is re-tested in round 1 unless "
+                "re-tests are switched off (retest_elites=0)._",
+            ]
+            if task.round == 0 and skill.elites and not task.tested
+            else []
+        ),
         "",
         "# Tested in this run",
         "",

@@ -95,7 +95,10 @@ def test_skillhub_persists_across_runs_and_narrows_after_a_failure(tmp_path, fak
     assert task.base_config["ranking"]["weights"]["quality"]["weight"] == 1.2
     verdicts = second["summary"]
     assert second["skill_versions"] == [2]
-    assert second["summary"]["arms_used"] == 1
+    # 2 arms: the re-test of the carried elite one-r1-p1 and one proposal (the re-test took
+    # one of the round's two slots, so the Critic keeps one).
+    assert second["summary"]["arms_used"] == 2
+    assert [a.get("retest_of") for a in second["arms"]] == ["one-r1-p1", None]
     assert [v["rule"] for v in second["verdicts"]] == ["range", "ok"]
     assert "out of range" in second["feedback"][0]
     assert verdicts["pareto"][0]["arm"] == "two-r1-p1"  # quality 2.0 beats 1.2 here
