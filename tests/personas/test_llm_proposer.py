@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.runnables import RunnableLambda
-from pydantic import Field
+from _fakes import ScriptedChatModel
 
 from evorec.delta import apply_delta
 from evorec.errors import ConfigError, InvalidDelta
@@ -23,27 +19,6 @@ from evorec.proposers import (
     RandomProposer,
 )
 from evorec.ranker.schema import baseline_phi
-
-
-class ScriptedChatModel(GenericFakeChatModel):
-    """A fake chat model whose structured output replays scripted answers and records prompts."""
-
-    messages: Any = Field(default_factory=lambda: iter(()))
-    script: list[Any] = Field(default_factory=list)
-    prompts: list[str] = Field(default_factory=list)
-
-    def with_structured_output(self, schema: Any, **kwargs: Any) -> Any:
-        def answer(messages: list[Any]) -> Any:
-            self.prompts.append("\n".join(m.content for m in messages))
-            item = self.script.pop(0)
-            if isinstance(item, Exception):
-                raise item
-            return item
-
-        return RunnableLambda(answer)
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
-        return self
 
 
 def op(op_name: str, path: str, value_json: str | None = None) -> PatchOperation:

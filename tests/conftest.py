@@ -1,0 +1,1 @@
+"""Test-suite root: makes the shared helpers in ``tests/_fakes.py`` importable everywhere."""
