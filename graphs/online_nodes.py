@@ -9,6 +9,7 @@ journal transitions to the status an experiment already has are no-ops.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -309,6 +310,7 @@ def _experiment(state: OnlineState, ctx: OnlineContext):
     treatment = _policy(state["artifact"])
     if state.get("ab_state"):
         return ABExperiment.restore(state["ab_state"], control, treatment)
+    record = _journal(ctx).get(exp_id)
     return ABExperiment(
         control,
         treatment,
@@ -318,9 +320,21 @@ def _experiment(state: OnlineState, ctx: OnlineContext):
         ctx.traffic_fraction,
         ctx.seed,
         [Guardrail(metric=m, max_drop=d) for m, d in ctx.guardrails.items()],
-        salt=exp_id,
+        salt=ab_salt(record.surface, record.parent_phi_hash, record.delta),
         srm_injection=ctx.srm_injection,
     )
+
+
+def ab_salt(surface: str, parent_phi_hash: str, delta: list[dict[str, Any]]) -> str:
+    """The A/B assignment salt of an experiment: a digest of what it tests.
+
+    Derived from the surface, the Φ the delta was written against and the delta itself, not
+    from the experiment id (whose suffix is random), so the same journal history with the same
+    seed splits users the same way on every machine, while different candidates get
+    independent splits.
+    """
+    content = json.dumps([surface, parent_phi_hash, delta], sort_keys=True, separators=(",", ":"))
+    return "exp-" + hashlib.blake2b(content.encode(), digest_size=8).hexdigest()
 
 
 def live_day(state: OnlineState, runtime: Runtime[OnlineContext]) -> dict[str, Any]:

@@ -134,7 +134,38 @@ def test_approval_interrupt_then_approve_goes_live(context):
     run_online(ctx, thread_id="review")
     result = run_online(ctx, thread_id="review", resume="approve")
     assert result["completed"] == [exp]
-    assert Journal(ctx.journal_path).get(exp).status in (Status.LAUNCHED, Status.NOT_LAUNCHED)
+    rec = Journal(ctx.journal_path).get(exp)
+    # Approved, it went live and the A/B ended in one of its own outcomes: a launch decision at
+    # the horizon, or a guardrail abort (the like-label model cuts clicks and time spent).
+    events = Journal(ctx.journal_path).events(exp)
+    statuses = [e["to_status"] for e in events if e["kind"] in ("created", "status")]
+    assert statuses[-2:] in (["LIVE", "LAUNCHED"], ["LIVE", "NOT_LAUNCHED"], ["LIVE", "ABORTED"])
+    assert rec.online_result["ab"]["days_run"] == 1
+    if rec.status is Status.ABORTED:
+        assert "guardrail" in rec.error and "rejected" not in rec.error
+    else:
+        assert rec.online_result["ab"]["complete"]
+
+
+@pytest.mark.slow
+def test_the_same_candidate_and_seed_give_the_same_ab_readout(context, online_world, tmp_path):
+    """Experiment ids carry a random suffix; the A/B split must not depend on it."""
+    import shutil
+
+    outcomes = []
+    for run in ("a", "b"):
+        workdir = tmp_path / f"repeat-{run}"
+        shutil.copytree(online_world / "template", workdir)
+        ctx = context(
+            workdir=str(workdir), journal_path=str(workdir / "journal.duckdb"), days=1, users=500
+        )
+        exp = _propose(ctx, BETTER, "likes")
+        run_online(ctx, thread_id=run)
+        rec = Journal(ctx.journal_path).get(exp)
+        outcomes.append((exp, rec.status, rec.online_result["ab"]))
+    (id_a, status_a, ab_a), (id_b, status_b, ab_b) = outcomes
+    assert id_a != id_b
+    assert status_a is status_b and ab_a == ab_b
 
 
 def test_too_little_data_fails_fast_before_training(context):
