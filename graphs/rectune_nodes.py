@@ -534,7 +534,9 @@ def online(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
     )
     control = PipelinePolicy(skill_obj.initial_config, name="control", surface=ctx.surface)
     seed = ctx.seed * 1_000 + round_index
-    salt = f"rectune-{thread}-{round_index}"
+    # Not the thread id (random when the CLI is given none): the same seed and round split
+    # users the same way, so a study is reproducible.
+    salt = f"rectune-{ctx.surface}-{seed}"
     try:
         result = run_multi_ab(
             control,

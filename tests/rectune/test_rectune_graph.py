@@ -112,6 +112,20 @@ def test_skillhub_persists_across_runs_and_narrows_after_a_failure(tmp_path, fak
     assert proposer.seen[0].skill.search_space[Q].low == -1.0
 
 
+def test_the_split_depends_on_seed_and_round_not_on_the_thread(tmp_path, fake_ab):
+    for thread, sub in (("alpha", "a"), ("beta", "b")):
+        ctx = _ctx(tmp_path / sub, rounds=2, proposals=1, proposer=ScriptedProposer([[0.5], [0.7]]))
+        run_rectune(ctx, thread_id=thread)
+    run_rectune(
+        _ctx(tmp_path / "c", seed=3, proposer=ScriptedProposer([[0.5]])),
+        thread_id="alpha",
+    )
+    splits = [(call["seed"], call["salt"]) for call in fake_ab]
+    assert splits[:2] == splits[2:4]  # same seed and rounds, different threads
+    assert splits[0] != splits[1]  # rounds differ
+    assert splits[4] not in splits[:4]  # another seed
+
+
 def test_host_store_and_review_interrupt(tmp_path, fake_ab):
     store = InMemoryStore()
     ctx = _ctx(tmp_path, proposer=ScriptedProposer([[0.5, 1.5]]), review=True, store=store)
