@@ -3,6 +3,13 @@
 Every failure an agent can cause (a bad delta, unsafe SQL, a diverging run) is one of
 these, so loops can record it as an outcome with the error as feedback instead of
 crashing. The CLI maps every ``EvorecError`` to exit code 2 with its message.
+
+Each subclass is also the built-in exception it means: bad input (a configuration, a delta,
+SQL, data, a constraint) is a ``ValueError``; a failure while running (simulation, training,
+an artifact) is a ``RuntimeError``. Code that knows nothing of evorec handles them as usual,
+and LangGraph's server, which shows the message only for built-in exception types like
+these (any other exception reads "An internal error occurred"), passes the explanation on
+to Studio and SDK clients.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ class EvorecError(Exception):
         return {"error": type(self).__name__, "message": str(self), **fields}
 
 
-class ConfigError(EvorecError):
+class ConfigError(EvorecError, ValueError):
     """A configuration (Φ, surface, fusion config, CLI option) is invalid."""
 
     def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
@@ -39,7 +46,7 @@ class ConfigError(EvorecError):
         self.errors = errors or []
 
 
-class InvalidDelta(EvorecError):
+class InvalidDelta(EvorecError, ValueError):
     """A delta (RFC 6902 JSON Patch) could not be applied, or its result is not a valid Φ.
 
     ``op_index`` is the failing operation's position in the patch (``None`` when the
@@ -72,7 +79,7 @@ class InvalidDelta(EvorecError):
         self.errors = errors or []
 
 
-class UnsafeQuery(EvorecError):
+class UnsafeQuery(EvorecError, ValueError):
     """SQL refused by the query guard; ``code`` is machine-readable, the message one line."""
 
     def __init__(self, code: str, reason: str) -> None:
@@ -81,15 +88,15 @@ class UnsafeQuery(EvorecError):
         self.reason = reason
 
 
-class DataError(EvorecError):
+class DataError(EvorecError, ValueError):
     """Logged data is missing, malformed, or too small for what was asked."""
 
 
-class SimulationError(EvorecError):
+class SimulationError(EvorecError, RuntimeError):
     """The simulated platform was asked for something it cannot do."""
 
 
-class TrainingDiverged(EvorecError):
+class TrainingDiverged(EvorecError, RuntimeError):
     """Training produced a non-finite loss; no model is written."""
 
     def __init__(self, message: str, *, step: int | None = None, loss: float | None = None) -> None:
@@ -98,7 +105,7 @@ class TrainingDiverged(EvorecError):
         self.loss = loss
 
 
-class ConstraintViolation(EvorecError):
+class ConstraintViolation(EvorecError, ValueError):
     """A configuration exceeds the system constraints G(Φ) ≤ C."""
 
     def __init__(self, message: str, *, name: str, value: float, limit: float) -> None:
@@ -108,5 +115,5 @@ class ConstraintViolation(EvorecError):
         self.limit = limit
 
 
-class ArtifactError(EvorecError):
+class ArtifactError(EvorecError, RuntimeError):
     """A model artifact is missing, incomplete, or fails its content-hash check."""

@@ -122,7 +122,7 @@ _INITIAL = frozenset({Status.DRAFT, Status.PROPOSED, Status.REJECTED})
 HISTORY_MODES = ("sorted", "topk", "unsorted", "none")
 
 
-class JournalError(EvorecError):
+class JournalError(EvorecError, RuntimeError):
     """The journal was asked for something it cannot do (bad file, conflicting content)."""
 
 

@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 
-class ProposalError(EvorecError):
+class ProposalError(EvorecError, ValueError):
     """A proposer could not produce a proposal (an unparsable model answer, an exhausted search)."""
 
 

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from evorec.errors import ConfigError
 
-__all__ = ["context_from"]
+__all__ = ["check_int", "check_number", "context_from"]
 
 C = TypeVar("C")
 
@@ -41,3 +41,29 @@ def context_from(runtime: Any, cls: type[C]) -> C:
             value = tuple(value)
         values[key] = value
     return cls(**values)
+
+
+def check_int(name: str, value: Any, minimum: int, *, optional: bool = False) -> None:
+    """A :class:`ConfigError` unless ``value`` is an integer ≥ ``minimum`` (or None if
+    ``optional``); booleans and numeric strings are not integers here."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+        extra = " or null" if optional else ""
+        raise ConfigError(f"{name} must be {what}{extra}, not {value!r}")
+
+
+def check_number(
+    name: str, value: Any, low: float, high: float, *, open_low: bool, open_high: bool
+) -> None:
+    """A :class:`ConfigError` unless ``value`` is a finite number inside the interval between
+    ``low`` and ``high`` (each end open or closed as asked)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok:
+        ok = (value > low if open_low else value >= low) and (
+            value < high if open_high else value <= high
+        )
+    if not ok:
+        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise ConfigError(f"{name} must be a number in {interval}, not {value!r}")

@@ -178,6 +178,7 @@ def _is_llm(proposer: Any) -> bool:
 
 def prepare(ctx: OfflineContext, *, thread_id: str | None = None, iteration: int = 0) -> None:
     """Check the settings and build the proposer, raising :class:`ConfigError` early."""
+    from evorec.graphs._context import check_int
     from evorec.journal import HISTORY_MODES
     from evorec.personas.context import Guardrails
     from evorec.tools.data import OUTCOMES
@@ -187,12 +188,16 @@ def prepare(ctx: OfflineContext, *, thread_id: str | None = None, iteration: int
         raise ConfigError(
             f"unknown history mode {ctx.history_mode!r} (expected one of {', '.join(HISTORY_MODES)})"
         )
-    if ctx.budget < 0:
-        raise ConfigError(f"the budget must be at least 0 proposals, not {ctx.budget}")
-    if ctx.max_repairs < 0:
-        raise ConfigError(f"max_repairs must be at least 0, not {ctx.max_repairs}")
+    check_int("budget", ctx.budget, 0)
+    check_int("max_repairs", ctx.max_repairs, 0)
+    check_int("top_k", ctx.top_k, 1)
+    check_int("proxy_budget", ctx.proxy_budget, 1, optional=True)
+    check_int("max_promotions", ctx.max_promotions, 0, optional=True)
+    check_int("seed", ctx.seed, 0)
     if not ctx.proxy_seeds:
         raise ConfigError("proxy_seeds needs at least one seed")
+    for seed in ctx.proxy_seeds:
+        check_int("each of proxy_seeds", seed, 0)
     if ctx.north_star not in OUTCOMES:
         raise ConfigError(
             f"unknown north star {ctx.north_star!r} (expected one of {', '.join(OUTCOMES)})"

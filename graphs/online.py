@@ -91,6 +91,9 @@ def run_online(
     """
     from langgraph.types import Command
 
+    from evorec.graphs.online_nodes import prepare
+
+    prepare(context)
     checkpoint_path = checkpoint_path or Path(context.workdir) / "checkpoints.sqlite"
     config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 10_000}
     with open_online_graph(checkpoint_path) as app:

@@ -21,7 +21,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from evorec.delta import apply_delta, render_delta
-from evorec.errors import EvorecError
+from evorec.errors import ConfigError, EvorecError
 from evorec.faults import crash_point
 from evorec.graphs._context import context_from
 from evorec.graphs.online_state import OnlineContext, OnlineState
@@ -150,9 +150,42 @@ def _policy(artifact_path: str):
 # ------------------------------------------------------------------------------- nodes
 
 
+def prepare(ctx: OnlineContext) -> None:
+    """Check every setting, raising :class:`ConfigError` before anything is trained.
+
+    The A/B settings are checked here, not first when an experiment goes LIVE, so a bad value
+    never costs a training run or leaves a candidate half-way through its phases.
+    """
+    from evorec.graphs._context import check_int, check_number
+    from evorec.simulator import Guardrail, get_surface
+
+    get_surface(ctx.surface)
+    check_int("users", ctx.users, 2)
+    check_int("days", ctx.days, 1)
+    check_number("traffic_fraction", ctx.traffic_fraction, 0, 1, open_low=True, open_high=True)
+    if isinstance(ctx.seed, bool) or not isinstance(ctx.seed, int):
+        raise ConfigError(f"seed must be an integer, not {ctx.seed!r}")
+    check_int("train_steps", ctx.train_steps, 1, optional=True)
+    check_int("min_impressions", ctx.min_impressions, 0)
+    check_int("max_experiments", ctx.max_experiments, 1, optional=True)
+    check_number("alpha", ctx.alpha, 0, 0.5, open_low=True, open_high=False)
+    check_number("srm_injection", ctx.srm_injection, 0, 1, open_low=False, open_high=True)
+    if not isinstance(ctx.approve_before_live, bool):
+        raise ConfigError(
+            f"approve_before_live must be true or false, not {ctx.approve_before_live!r}"
+        )
+    if not isinstance(ctx.guardrails, dict):
+        raise ConfigError(
+            f"guardrails must map a daily metric to its largest drop, not {ctx.guardrails!r}"
+        )
+    for metric, drop in ctx.guardrails.items():
+        Guardrail(metric=metric, max_drop=drop)
+
+
 def ensure_production(state: OnlineState, runtime: Runtime[OnlineContext]) -> dict[str, Any]:
     """Make sure production has a trained model to serve the control arm."""
     ctx = _ctx(runtime)
+    prepare(ctx)
     registry = _registry(ctx)
     current = registry.initialise()
     if current.artifact and Path(current.artifact).exists():

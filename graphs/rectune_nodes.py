@@ -184,7 +184,9 @@ def _budget(ctx: RecTuneContext, skill: dict[str, Any] | None = None) -> int:
 
 def prepare(ctx: RecTuneContext, *, thread_id: str | None = None) -> None:
     """Check the settings and build the Actor's back-end, raising :class:`ConfigError` early."""
+    from evorec.graphs._context import check_int, check_number
     from evorec.rectune.objectives import Objectives
+    from evorec.simulator.ab import Guardrail
     from evorec.simulator.logs import validate_sizes
     from evorec.simulator.surfaces import get_surface
 
@@ -192,18 +194,23 @@ def prepare(ctx: RecTuneContext, *, thread_id: str | None = None) -> None:
         raise ConfigError(
             f"unknown stage {ctx.stage!r} (expected one of {', '.join(STAGE_CHOICES)})"
         )
-    if ctx.rounds < 0:
-        raise ConfigError(f"rounds must be at least 0, not {ctx.rounds}")
-    if ctx.proposals < 1:
-        raise ConfigError(f"proposals must be at least 1, not {ctx.proposals}")
-    if ctx.budget is not None and ctx.budget < 1:
-        raise ConfigError(f"the budget must be at least 1 arm, not {ctx.budget}")
-    if ctx.retest_elites < 0:
-        raise ConfigError(f"retest_elites must be at least 0, not {ctx.retest_elites}")
-    if not 0.0 <= ctx.min_distance < 1.0:
-        raise ConfigError(f"min_distance must lie in [0, 1), not {ctx.min_distance}")
+    check_int("rounds", ctx.rounds, 0)
+    check_int("proposals", ctx.proposals, 1)
+    check_int("budget", ctx.budget, 1, optional=True)
+    check_int("retest_elites", ctx.retest_elites, 0)
+    check_int("max_elites", ctx.max_elites, 1)
+    check_int("pre_days", ctx.pre_days, 0, optional=True)
+    check_int("seed", ctx.seed, 0)
+    check_number("min_distance", ctx.min_distance, 0, 1, open_low=False, open_high=True)
     get_surface(ctx.surface)
     validate_sizes(ctx.users, ctx.days)
+    for g in ctx.guardrails:
+        if not isinstance(g, Guardrail | dict):
+            raise ConfigError(f"a guardrail is a Guardrail or {{metric, max_drop}}, not {g!r}")
+        if isinstance(g, dict):
+            if set(g) != {"metric", "max_drop"}:
+                raise ConfigError(f"a guardrail has exactly the keys metric and max_drop: {g!r}")
+            Guardrail(**g)
     Objectives.coerce(ctx.objectives)
     get_proposer(ctx, thread_id=thread_id)
 

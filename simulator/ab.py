@@ -97,7 +97,8 @@ class Guardrail:
         if self.metric not in DAILY_METRICS:
             known = ", ".join(DAILY_METRICS)
             raise ConfigError(f"unknown guardrail metric {self.metric!r}: use one of {known}")
-        if isinstance(self.max_drop, bool) or not 0.0 < float(self.max_drop) <= 1.0:
+        drop = self.max_drop
+        if isinstance(drop, bool) or not isinstance(drop, int | float) or not 0.0 < drop <= 1.0:
             raise ConfigError(f"guardrail max_drop must lie in (0, 1], got {self.max_drop!r}")
 
 

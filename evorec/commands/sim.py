@@ -151,11 +151,12 @@ def ab(
     for g in guardrails:
         metric, sep, drop = g.partition("=")
         try:
-            parsed.append(Guardrail(metric.strip(), float(drop)))
+            max_drop = float(drop)
         except ValueError:
             raise ConfigError(f"guardrail {g!r} must look like METRIC=MAX_DROP") from None
         if not sep:
             raise ConfigError(f"guardrail {g!r} must look like METRIC=MAX_DROP")
+        parsed.append(Guardrail(metric.strip(), max_drop))  # names the known metrics
 
     def policy(name: str):
         if name in POLICY_NAMES:

@@ -165,8 +165,12 @@ def test_langgraph_dev_serves_the_graphs(dev_server, outcome_logs, tmp_path):
     counts = sorted({len(h["values"].get("experiments") or []) for h in history})
     assert counts == [0, 1, 2]
 
-    # A bad setting fails the run with the project's error, and the server stays up.
+    # A bad setting fails the run with the project's error and its explanation (the server
+    # hides the message of exceptions that are not built-in types), and the server stays up.
     bad = client.threads.create()
-    with pytest.raises(Exception, match="ConfigError"):
+    with pytest.raises(Exception, match="ConfigError: unknown persona 'x'"):
         client.runs.wait(bad["thread_id"], "offline", input={}, context={**context, "persona": "x"})
+    bad = client.threads.create()
+    with pytest.raises(Exception, match="ConfigError: .*users"):
+        client.runs.wait(bad["thread_id"], "online", input={}, context={"users": -5})
     assert _ready(dev_server)
