@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ __all__ = [
     "ABResult",
     "Guardrail",
     "assign",
+    "guardrail_breaches",
     "run_ab",
 ]
 
@@ -100,6 +101,35 @@ class Guardrail:
         drop = self.max_drop
         if isinstance(drop, bool) or not isinstance(drop, int | float) or not 0.0 < drop <= 1.0:
             raise ConfigError(f"guardrail max_drop must lie in (0, 1], got {self.max_drop!r}")
+
+
+def guardrail_breaches(
+    guardrails: Sequence[Guardrail],
+    day_values: Mapping[str, np.ndarray],
+    control: np.ndarray,
+    treatment: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Guardrails breached by one treatment on one day (``control``/``treatment``: [U] masks).
+
+    A breach: the treatment is worse by more than ``max_drop`` (relative) and the drop is
+    significant one-sided at p < 0.01 — the rule of
+    :class:`ABExperiment` and :class:`~evorec.simulator.multi_ab.MultiABExperiment`.
+    """
+    out = []
+    for g in guardrails:
+        values = day_values[_DAILY_SOURCE[g.metric]]
+        r = readout(g.metric, values[control], values[treatment])
+        p_worse = r.p_value / 2.0 if r.abs_diff < 0 else 1.0 - r.p_value / 2.0
+        if r.rel_lift < -g.max_drop and p_worse < _GUARDRAIL_P:
+            out.append(
+                {
+                    "metric": g.metric,
+                    "rel_lift": round(r.rel_lift, 6),
+                    "max_drop": g.max_drop,
+                    "p_value": round(p_worse, 6),
+                }
+            )
+    return out
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -340,19 +370,7 @@ class ABExperiment:
         for metric, source in _DAILY_SOURCE.items():
             report["control"][metric] = float(d[source][~self.treat].mean())
             report["treatment"][metric] = float(d[source][self.treat].mean())
-        for g in self.guardrails:
-            src = d[_DAILY_SOURCE[g.metric]]
-            r = readout(g.metric, src[~self.treat], src[self.treat])
-            one_sided_p = r.p_value / 2.0 if r.abs_diff < 0 else 1.0 - r.p_value / 2.0
-            if r.rel_lift < -g.max_drop and one_sided_p < _GUARDRAIL_P:
-                report["breaches"].append(
-                    {
-                        "metric": g.metric,
-                        "rel_lift": round(r.rel_lift, 6),
-                        "max_drop": g.max_drop,
-                        "p_value": round(one_sided_p, 6),
-                    }
-                )
+        report["breaches"] = guardrail_breaches(self.guardrails, d, ~self.treat, self.treat)
         self.daily.append(report)
         self.day += 1
         if report["breaches"]:

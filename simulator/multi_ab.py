@@ -36,7 +36,6 @@ import numpy as np
 from evorec.errors import ConfigError, SimulationError
 from evorec.simulator.ab import (
     _DAILY_SOURCE,
-    _GUARDRAIL_P,
     NORTH_STAR,
     NORTH_STAR_METRICS,
     ABExperiment,
@@ -45,6 +44,7 @@ from evorec.simulator.ab import (
     _policy_name,
     _resolve_policy,
     assign,
+    guardrail_breaches,
 )
 from evorec.simulator.logs import validate_sizes
 from evorec.simulator.policy import Policy, ServingBatch
@@ -57,7 +57,6 @@ __all__ = [
     "MultiABExperiment",
     "MultiABResult",
     "assign_arms",
-    "guardrail_breaches",
     "run_multi_ab",
 ]
 
@@ -78,34 +77,6 @@ def assign_arms(user_ids: np.ndarray, salt: str, shares: Sequence[float]) -> np.
     for b in bounds:
         arm += ~assign(user_ids, salt, float(b))
     return arm
-
-
-def guardrail_breaches(
-    guardrails: Sequence[Guardrail],
-    day_values: Mapping[str, np.ndarray],
-    control: np.ndarray,
-    treatment: np.ndarray,
-) -> list[dict[str, Any]]:
-    """Guardrails breached by one treatment on one day (``control``/``treatment``: [U] masks).
-
-    A breach: the treatment is worse by more than ``max_drop`` (relative) and the drop is
-    significant one-sided at p < 0.01 — the rule of :class:`~evorec.simulator.ab.ABExperiment`.
-    """
-    out = []
-    for g in guardrails:
-        values = day_values[_DAILY_SOURCE[g.metric]]
-        r = readout(g.metric, values[control], values[treatment])
-        p_worse = r.p_value / 2.0 if r.abs_diff < 0 else 1.0 - r.p_value / 2.0
-        if r.rel_lift < -g.max_drop and p_worse < _GUARDRAIL_P:
-            out.append(
-                {
-                    "metric": g.metric,
-                    "rel_lift": round(r.rel_lift, 6),
-                    "max_drop": g.max_drop,
-                    "p_value": round(p_worse, 6),
-                }
-            )
-    return out
 
 
 class _SlateRecorder:

@@ -76,6 +76,7 @@ def test_online_settings_are_checked(bad, message):
 
 def test_a_bad_ab_setting_costs_nothing_and_loses_nothing(context):
     from _candidates import BETTER
+
     from evorec.graphs.online_queue import propose_candidate
 
     ctx = context(guardrails={"daily_active_rate": 0.0})
