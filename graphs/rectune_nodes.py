@@ -40,6 +40,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
 
 from evorec.errors import ConfigError, EvorecError
+from evorec.faults import crash_point
 from evorec.graphs._context import context_from
 from evorec.graphs.rectune_state import STAGE_CHOICES, RecTuneContext, RecTuneState
 
@@ -323,6 +324,9 @@ def actor(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, An
         feedback=list(state.get("feedback") or []),
     )
     proposer = get_proposer(ctx, round_index=task.round)
+    start_round = getattr(proposer, "start_round", None)
+    if start_round is not None:
+        start_round(ctx.seed + 1_000 * task.round)
     try:
         proposals = proposer.propose(task)
     except EvorecError as exc:
@@ -628,11 +632,8 @@ def online(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
         p = proposals[i]
         proposer.observe(FusionProposal(p["hypothesis"], p["delta"], p.get("meta") or {}), score)
         arms.append(_jsonable(arm))
-    path = Path(ctx.results_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        for arm in arms:
-            fh.write(json.dumps(arm, sort_keys=True) + "\n")
+    append_results(ctx.results_path, arms)
+    crash_point("rectune_results")
     experiment = {
         "round": round_index,
         "seed": seed,
@@ -651,6 +652,26 @@ def online(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, A
         "retests": [],
         "error": None,
     }
+
+
+def append_results(path: str | Path, arms: list[dict[str, Any]]) -> int:
+    """Append the arms' read-outs to ``results.jsonl``, each line at most once.
+
+    A process killed after the write but before the checkpoint re-runs the round on resume;
+    the simulation is deterministic, so the re-run produces the same lines, and those already
+    in the file are skipped. Returns the number of lines written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(arm, sort_keys=True) for arm in arms]
+    seen: set[str] = set()
+    if path.exists():
+        with path.open(encoding="utf-8") as fh:
+            seen = {line.rstrip("\n") for line in fh}
+    new = [line for line in lines if line not in seen]
+    with path.open("a", encoding="utf-8") as fh:
+        fh.writelines(line + "\n" for line in new)
+    return len(new)
 
 
 def insight(state: RecTuneState, runtime: Runtime[RecTuneContext]) -> dict[str, Any]:

@@ -88,6 +88,11 @@ class FusionProposer(ABC):
         """Report a candidate's objectives score (higher is better; None: dropped, failed;
         ``-inf``: a guardrail floor breached)."""
 
+    def start_round(self, seed: int) -> None:  # noqa: B027
+        """Called before each round's :meth:`propose` with a seed derived from the study's
+        seed and the round. Back-ends whose only memory is a random stream reseed it, so a
+        study resumed in a new process proposes what an uninterrupted one would."""
+
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -266,6 +271,9 @@ class BuiltinFusionProposer(FusionProposer):
             "were Pareto-optimal, their mix may keep the gains of each"
         )
 
+    def start_round(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
     def propose(self, task: ActorTask) -> list[FusionProposal]:
         space = task.skill.search_space
         pointers = list(space)
@@ -322,6 +330,9 @@ class RandomFusionProposer(FusionProposer):
     def __init__(self, seed: int = 0, *, max_attempts: int = 200) -> None:
         self.rng = random.Random(seed)
         self.max_attempts = max_attempts
+
+    def start_round(self, seed: int) -> None:
+        self.rng = random.Random(seed)
 
     def propose(self, task: ActorTask) -> list[FusionProposal]:
         space = task.skill.search_space
