@@ -49,6 +49,7 @@ def _run(args, stage, seed, *, store, use_skillhub, thread):
             seed=seed,
             store=store,
             use_skillhub=use_skillhub,
+            retest_elites=args.retest_elites,
         )
         out = run_rectune(ctx, thread_id=thread)
     best = out["summary"]["best"]
@@ -105,6 +106,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--eval-users", type=int, default=8000)
     parser.add_argument("--eval-days", type=int, default=4)
+    parser.add_argument(
+        "--retest-elites",
+        type=int,
+        default=1,
+        help="Carried elites a warm run re-tests in round 1 (0: none; an ablation).",
+    )
     args = parser.parse_args()
 
     from langgraph.store.memory import InMemoryStore
