@@ -167,14 +167,13 @@ class CampaignContext:
 
     def validate(self) -> CampaignContext:
         """Refuse bad settings before anything is simulated or written."""
+        from evorec.graphs._context import check_int
         from evorec.graphs.offline_state import PERSONA_CHOICES
         from evorec.simulator.surfaces import get_surface
 
         get_surface(self.surface)
         for name in ("log_users", "log_days", "ab_users", "ab_days", "proposals_per_round"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), 1)
         if not 0.0 < float(self.traffic_fraction) < 1.0:
             raise ConfigError(f"traffic_fraction must lie in (0, 1), got {self.traffic_fraction}")
         if self.persona not in PERSONA_CHOICES:
